@@ -1,0 +1,117 @@
+"""Training and evaluation: the schedule, learning on real text, history and bad input."""
+
+import math
+
+import pytest
+import torch
+
+from tinytx import GPT, CharTokenizer, GPTConfig, evaluate, load_corpus, train, train_val_split
+from tinytx.train import learning_rate
+
+
+@pytest.fixture(scope="module")
+def shakespeare_ids():
+    text = load_corpus("tinyshakespeare")[:200_000]
+    tokenizer = CharTokenizer.from_text(text)
+    ids = torch.tensor(tokenizer.encode(text))
+    return tokenizer, *train_val_split(ids, 0.1)
+
+
+def small_gpt(vocab_size, seed=0, **overrides):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(**{**dict(vocab_size=vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=32), **overrides}))
+
+
+def test_learning_rate_warms_up_then_follows_a_cosine():
+    kwargs = dict(lr=1.0, steps=110, warmup_steps=10, min_lr=0.1)
+    assert learning_rate(0, **kwargs) == pytest.approx(0.1)
+    assert learning_rate(9, **kwargs) == pytest.approx(1.0)
+    assert learning_rate(10, **kwargs) == pytest.approx(1.0)
+    assert learning_rate(60, **kwargs) == pytest.approx(0.55)  # halfway: (1 + 0.1) / 2
+    assert learning_rate(110, **kwargs) == pytest.approx(0.1)
+
+
+def test_training_lowers_the_loss_on_shakespeare(shakespeare_ids):
+    tokenizer, train_ids, val_ids = shakespeare_ids
+    model = small_gpt(tokenizer.vocab_size)
+    before = evaluate(model, val_ids, max_windows=64)
+    assert before == pytest.approx(math.log(tokenizer.vocab_size), abs=0.15)
+    history = train(model, train_ids, val_ids, steps=150, batch_size=16, lr=3e-3, eval_interval=50, progress=False)
+    assert history.val_steps == [50, 100, 150]
+    assert len(history.train_loss) == len(history.lr) == 150
+    assert history.val_loss[-1] < 2.9 < before
+    assert not history.interrupted
+
+
+def test_training_is_reproducible(shakespeare_ids):
+    tokenizer, train_ids, val_ids = shakespeare_ids
+    runs = []
+    for _ in range(2):
+        model = small_gpt(tokenizer.vocab_size, seed=3)
+        runs.append(train(model, train_ids, val_ids, steps=5, batch_size=4, seed=11, progress=False).train_loss)
+    assert runs[0] == runs[1]
+
+
+def test_gradient_norms_are_recorded_per_parameter(shakespeare_ids):
+    tokenizer, train_ids, val_ids = shakespeare_ids
+    model = small_gpt(tokenizer.vocab_size)
+    history = train(model, train_ids, val_ids, steps=6, batch_size=4, grad_norm_every=2, progress=False)
+    assert history.grad_norm_steps == [0, 2, 4]
+    assert set(history.grad_norms) == {name for name, _ in model.named_parameters()}
+    assert all(len(v) == 3 and all(x >= 0 for x in v) for v in history.grad_norms.values())
+
+
+def test_evaluate_is_deterministic_and_exact_on_all_windows():
+    torch.manual_seed(0)
+    model = small_gpt(10, block_size=4)
+    ids = torch.randint(0, 10, (41,))
+    loss = evaluate(model, ids, batch_size=3)
+    x = ids[:40].view(10, 4)
+    y = ids[1:41].view(10, 4)
+    _, expected = model(x, y)
+    assert loss == pytest.approx(expected.item(), rel=1e-6)
+    assert evaluate(model, ids, batch_size=3) == loss
+
+
+def test_non_finite_loss_stops_with_the_step(shakespeare_ids):
+    tokenizer, train_ids, val_ids = shakespeare_ids
+    model = small_gpt(tokenizer.vocab_size)
+    with torch.no_grad():
+        model.head.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="loss became nan at step 0; lower the learning rate"):
+        train(model, train_ids, val_ids, steps=3, batch_size=2, progress=False)
+
+
+def test_ctrl_c_returns_the_history_so_far(shakespeare_ids, monkeypatch):
+    tokenizer, train_ids, val_ids = shakespeare_ids
+    model = small_gpt(tokenizer.vocab_size)
+    calls = {"n": 0}
+    original = torch.optim.AdamW.step
+
+    def interrupt_on_third_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", interrupt_on_third_step)
+    history = train(model, train_ids, val_ids, steps=10, batch_size=2, progress=False)
+    assert history.interrupted and history.steps == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(val_ids=torch.arange(20)), ValueError, "val_ids has 20 tokens but a window needs block_size \\+ 1 = 33"),
+        (dict(train_ids=torch.zeros(5, 5, dtype=torch.long)), TypeError, "train_ids must be a 1-D tensor"),
+        (dict(steps=0), ValueError, "steps must be a positive int"),
+        (dict(batch_size=2.5), ValueError, "batch_size must be a positive int"),
+        (dict(lr=0.0), ValueError, "lr must be > 0"),
+    ],
+)
+def test_bad_training_arguments(kwargs, error, message):
+    model = small_gpt(10)
+    args = dict(train_ids=torch.randint(0, 10, (100,)), val_ids=torch.randint(0, 10, (100,)), steps=2, batch_size=2)
+    args.update(kwargs)
+    with pytest.raises(error, match=message):
+        train(model, args.pop("train_ids"), args.pop("val_ids"), progress=False, **args)

@@ -1,0 +1,1 @@
+"""The components each chapter builds: one module per idea."""

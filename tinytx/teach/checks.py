@@ -1,0 +1,295 @@
+"""Exercise checkers: run the reader's function on cases chosen to expose the usual mistakes.
+
+Every checker takes the reader's function, prints exactly one line and returns a bool:
+
+    ✓ <name>: <what now works>            the function passed every case
+    ✗ <name>: <hint>                      the first mistake found, and what to change
+    … <name>: not attempted yet ...       the function still raises NotImplementedError
+
+Writing a checker for a new chapter: decorate a function with `@checker("name")`. Its body
+calls the reader's function through `call(...)`, raises `CheckFailed(hint)` at the first
+problem it finds, and returns the success message. Order the cases so that each mistake is
+caught by the case that explains it best (overflow before underflow, rows before dims).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import torch
+
+from tinytx.nn.functional import softmax as reference_softmax
+
+
+class CheckFailed(Exception):
+    """A check found a mistake; the message is the hint shown to the reader."""
+
+
+def checker(name: str) -> Callable[[Callable[[Callable], str]], Callable[[Callable], bool]]:
+    """Turn `body(fn) -> success message` into a checker that prints one line and returns a bool."""
+
+    def decorate(body: Callable[[Callable], str]) -> Callable[[Callable], bool]:
+        @functools.wraps(body)
+        def check(fn: Callable) -> bool:
+            if not callable(fn):
+                print(f"✗ {name}: pass the function itself, e.g. checks.{name}({name}), not {type(fn).__name__}")
+                return False
+            try:
+                message = body(fn)
+            except NotImplementedError:
+                print(f"… {name}: not attempted yet. Replace `raise NotImplementedError` with your code, "
+                      "run that cell, then run this one again.")
+                return False
+            except CheckFailed as failure:
+                print(f"✗ {name}: {failure}")
+                return False
+            print(f"✓ {name}: {message}")
+            return True
+
+        return check
+
+    return decorate
+
+
+def call(fn: Callable, *args: torch.Tensor, **kwargs) -> torch.Tensor:
+    """Call the reader's `fn` on copies of `args`; turn its errors into hints.
+
+    NotImplementedError passes through (the exercise is not attempted yet). Inputs are cloned
+    so that a function which modifies its input in place cannot corrupt the next case.
+    """
+    args = tuple(a.clone() if torch.is_tensor(a) else a for a in args)
+    try:
+        out = fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except RuntimeError as error:
+        if "must match the size" in str(error):
+            raise CheckFailed(
+                "shapes did not broadcast. A reduction such as x.sum(dim) or x.amax(dim) drops that "
+                "dimension; pass keepdim=True so the result lines up with x again"
+            ) from None
+        raise CheckFailed(f"your function raised RuntimeError: {error}") from None
+    except Exception as error:  # the reader's code may raise anything; show it as a hint, not a traceback
+        raise CheckFailed(f"your function raised {type(error).__name__}: {error}") from None
+    if not torch.is_tensor(out):
+        raise CheckFailed(f"return a torch.Tensor, got {type(out).__name__}")
+    return out.detach()
+
+
+def expect_shape(out: torch.Tensor, like: torch.Tensor, what: str) -> None:
+    """Fail unless `out` has the shape of `like` (the input)."""
+    if out.shape != like.shape:
+        raise CheckFailed(
+            f"{what} must have the input's shape {tuple(like.shape)}, got {tuple(out.shape)}. "
+            "Did a reduction drop a dimension (keepdim=True keeps it)?"
+        )
+
+
+def close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal up to float32 rounding, with matching infinities."""
+    return a.shape == b.shape and torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def show(t: torch.Tensor) -> str:
+    """A short, rounded rendering of a tensor for hints."""
+    return str([round(v, 4) for v in t.flatten().tolist()]) if t.numel() <= 8 else f"a tensor of shape {tuple(t.shape)}"
+
+
+def wrong_dim(out: torch.Tensor, expected_along: Callable[[int], torch.Tensor], x: torch.Tensor, dim: int) -> None:
+    """Fail with a pointed hint if `out` is the right answer along a dimension other than `dim`."""
+    asked = dim % x.ndim
+    for other in range(x.ndim):
+        if other != asked and close(out, expected_along(other)):
+            raise CheckFailed(
+                f"your result is right for dim={other}, but dim={dim} was asked. Use the `dim` argument "
+                "in every reduction (max, sum), not a fixed dimension"
+            )
+
+
+def _reference_log_softmax(x: torch.Tensor, dim: int) -> torch.Tensor:
+    return torch.log_softmax(x, dim=dim)
+
+
+@checker("log_softmax")
+def log_softmax(fn: Callable) -> str:
+    """Check `fn(x, dim=-1)` against torch.log_softmax, hunting overflow, underflow, dims and keepdim."""
+    small = torch.tensor([2.0, 1.0, 0.1])
+    out = call(fn, small)
+    expect_shape(out, small, "log_softmax(x)")
+    if close(out, reference_softmax(small)):
+        raise CheckFailed("you returned probabilities; log_softmax returns their logarithms (all <= 0)")
+    if not close(out, _reference_log_softmax(small, -1)):
+        raise CheckFailed(
+            f"on x = {show(small)} expected {show(_reference_log_softmax(small, -1))}, got {show(out)}. "
+            "log_softmax(x)_i = x_i - log(sum_j exp(x_j))"
+        )
+
+    large = torch.tensor([1000.0, 1001.0, 1002.0])
+    out = call(fn, large)
+    if not torch.isfinite(out).all():
+        raise CheckFailed(
+            f"on x = {show(large)} you got {show(out)}: exp(1000) overflows float32 (above ~88.7). "
+            "Subtract the max m first: log_softmax(x) = x - m - log(sum(exp(x - m)))"
+        )
+    if not close(out, _reference_log_softmax(large, -1)):
+        raise CheckFailed(f"on x = {show(large)} expected {show(_reference_log_softmax(large, -1))}, got {show(out)}")
+
+    tiny = torch.tensor([0.0, -200.0])
+    out = call(fn, tiny)
+    if torch.isneginf(out).any():
+        raise CheckFailed(
+            f"on x = {show(tiny)} you got {show(out)}, but the answer is [0.0, -200.0]. exp(-200) is 0 in "
+            "float32 and log(0) = -inf: never take the log of probabilities; compute x - m - log(sum(exp(x - m))) directly"
+        )
+    if not close(out, _reference_log_softmax(tiny, -1)):
+        raise CheckFailed(f"on x = {show(tiny)} expected {show(_reference_log_softmax(tiny, -1))}, got {show(out)}")
+
+    rows = torch.tensor([[1000.0, 1001.0, 1002.0], [-1000.0, -999.0, -998.0]])
+    out = call(fn, rows)
+    expect_shape(out, rows, "log_softmax(x)")
+    if not torch.isfinite(out).all():
+        raise CheckFailed(
+            "rows on very different scales gave inf or nan: you subtracted the max of the whole tensor. "
+            "Take the max of each row: x.amax(dim=dim, keepdim=True)"
+        )
+    if not close(out, _reference_log_softmax(rows, -1)):
+        raise CheckFailed(f"on a (2, 3) batch, row by row, expected {show(_reference_log_softmax(rows, -1))}, got {show(out)}")
+
+    generator = torch.Generator().manual_seed(0)
+    for shape, dim in [((4, 4), -1), ((3, 4), 0), ((2, 3, 5), 1)]:
+        x = 3 * torch.randn(shape, generator=generator)
+        out = call(fn, x, dim=dim)
+        expect_shape(out, x, f"log_softmax(x, dim={dim})")
+        expected = _reference_log_softmax(x, dim)
+        if close(out, expected):
+            continue
+        wrong_dim(out, lambda d: _reference_log_softmax(x, d), x, dim)
+        if not torch.allclose(out.exp().sum(dim), torch.ones(()), atol=1e-4):
+            raise CheckFailed(
+                f"on a {shape} tensor with dim={dim}, exp of your result does not sum to 1 along dim: a max "
+                "or sum without keepdim=True broadcast along the wrong axis"
+            )
+        raise CheckFailed(f"on a {shape} tensor with dim={dim}, your result differs from torch.log_softmax")
+    return "matches torch.log_softmax on 7 cases, finite for scores of ±1000 and exact where exp underflows."
+
+
+def _reference_masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    probs = reference_softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+    return torch.where(mask.any(dim=-1, keepdim=True), probs, torch.zeros(()))
+
+
+@checker("masked_softmax")
+def masked_softmax(fn: Callable) -> str:
+    """Check `fn(scores, mask)` (mask True = keep, softmax over the last dim; fully masked rows -> 0)."""
+    scores = torch.tensor([[2.0, 1.0, 0.5, -1.0], [0.3, 2.0, -0.7, 1.2]])
+    mask = torch.tensor([[True, True, False, False], [True, False, True, True]])
+    out = call(fn, scores, mask)
+    expect_shape(out, scores, "masked_softmax(scores, mask)")
+    expected = _reference_masked_softmax(scores, mask)
+    if not close(out, expected):
+        if close(out, reference_softmax(scores)):
+            raise CheckFailed("the mask had no effect: set the scores where mask is False to float('-inf') before softmax")
+        if close(out, _reference_masked_softmax(scores, ~mask)):
+            raise CheckFailed("your mask is inverted: True means keep (may attend), False means mask out. Fill where ~mask")
+        if close(out, reference_softmax(scores.masked_fill(~mask, 0.0))):
+            raise CheckFailed(
+                "masked positions got probability > 0: you set their scores to 0 (or multiplied by the mask), "
+                "and exp(0) = 1. Set them to float('-inf') instead, so exp gives exactly 0"
+            )
+        if (out[~mask] == 0).all() and not torch.allclose(out.sum(-1), torch.ones(())):
+            raise CheckFailed(
+                "masked positions are 0 but rows no longer sum to 1: you zeroed probabilities after softmax. "
+                "Mask the scores before softmax so the kept ones renormalise"
+            )
+        raise CheckFailed(f"expected {show(expected)}, got {show(out)}")
+    if (out[~mask] != 0).any():
+        raise CheckFailed(
+            "masked positions must be exactly 0, got tiny positive values: fill them with float('-inf') "
+            "or a number low enough that exp gives exactly 0, such as -1e9"
+        )
+
+    large = torch.tensor([[1000.0, 1001.0, 5000.0]])
+    large_mask = torch.tensor([[True, True, False]])
+    out = call(fn, large, large_mask)
+    if not torch.isfinite(out).all():
+        raise CheckFailed(
+            "scores of 1000 gave inf or nan: exp overflows float32 above ~88.7. Fill the masked scores, then "
+            "subtract the max of each row (or call a stable softmax such as tinytx.softmax)"
+        )
+    if not close(out, _reference_masked_softmax(large, large_mask)):
+        raise CheckFailed(f"on scores {show(large)} with mask {large_mask.tolist()} expected "
+                          f"{show(_reference_masked_softmax(large, large_mask))}, got {show(out)}")
+
+    empty_row = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [0.5, 0.5, 0.5]])
+    empty_mask = torch.tensor([[True, False, True], [False, False, False], [True, True, True]])
+    out = call(fn, empty_row, empty_mask)
+    expect_shape(out, empty_row, "masked_softmax(scores, mask)")
+    if out[1].isnan().any():
+        raise CheckFailed(
+            "a fully masked row gave nan: all its scores are -inf, its max is -inf and -inf - (-inf) = nan. "
+            "Return zeros for rows with no kept position, e.g. torch.where(mask.any(-1, keepdim=True), probs, 0.0)"
+        )
+    if torch.allclose(out[1], torch.full((3,), 1 / 3)):
+        raise CheckFailed(
+            "a fully masked row came out uniform (1/3 each): filling with a finite number such as -1e9 "
+            "hides the problem. Such a row has nothing to attend to; return zeros for it"
+        )
+    if not close(out, _reference_masked_softmax(empty_row, empty_mask)):
+        raise CheckFailed(f"with one fully masked row, expected "
+                          f"{show(_reference_masked_softmax(empty_row, empty_mask)[1])} for it and the other rows "
+                          "as usual, got something else")
+
+    generator = torch.Generator().manual_seed(0)
+    batch = torch.randn(2, 5, 5, generator=generator)
+    causal = torch.tril(torch.ones(5, 5, dtype=torch.bool))
+    out = call(fn, batch, causal)
+    expect_shape(out, batch, "masked_softmax(scores, mask) with a (5, 5) mask on (2, 5, 5) scores")
+    if not close(out, _reference_masked_softmax(batch, causal)):
+        raise CheckFailed("a (5, 5) causal mask on (2, 5, 5) scores should broadcast over the batch; "
+                          "use operations that broadcast (masked_fill, where) rather than indexing")
+    return "exact zeros where masked, rows sum to 1, fully masked rows give zeros, causal masks broadcast."
+
+
+def _reference_softmax_backward(probs: torch.Tensor, grad_probs: torch.Tensor, dim: int) -> torch.Tensor:
+    """Gradient of a loss with respect to the logits, by autograd through tinytx.softmax."""
+    logits = probs.log().requires_grad_(True)
+    reference_softmax(logits, dim=dim).backward(grad_probs)
+    return logits.grad
+
+
+@checker("softmax_backward")
+def softmax_backward(fn: Callable) -> str:
+    """Check `fn(probs, grad_probs, dim=-1)` (vector-Jacobian product of softmax) against autograd."""
+    generator = torch.Generator().manual_seed(0)
+    probs = reference_softmax(torch.tensor([2.0, 1.0, 0.1, -0.5]))
+    grad_probs = torch.tensor([1.0, -2.0, 0.5, 3.0])
+    out = call(fn, probs, grad_probs)
+    expect_shape(out, probs, "softmax_backward(probs, grad_probs)")
+    expected = _reference_softmax_backward(probs, grad_probs, -1)
+    if not close(out, expected):
+        if close(out, probs * (1 - probs) * grad_probs):
+            raise CheckFailed(
+                "you kept only the diagonal of the Jacobian, p_i (1 - p_i). Every p_j depends on every x_i: "
+                "grad_x = p * (g - sum(g * p)), the sum taken along dim"
+            )
+        if close(out, -expected):
+            raise CheckFailed("the sign is flipped: grad_x = p * (g - sum(g * p)), not p * (sum(g * p) - g)")
+        if close(out, grad_probs - (grad_probs * probs).sum()):
+            raise CheckFailed("you forgot the leading factor p: grad_x = p * (g - sum(g * p))")
+        raise CheckFailed(f"with p = {show(probs)} and g = {show(grad_probs)} expected {show(expected)}, got {show(out)}")
+
+    for shape, dim in [((4, 4), -1), ((3, 4), 0), ((2, 3, 5), 1)]:
+        probs = reference_softmax(2 * torch.randn(shape, generator=generator), dim=dim)
+        grad_probs = torch.randn(shape, generator=generator)
+        out = call(fn, probs, grad_probs, dim=dim)
+        expect_shape(out, probs, f"softmax_backward(probs, grad_probs, dim={dim})")
+        if close(out, _reference_softmax_backward(probs, grad_probs, dim)):
+            continue
+        sums = {other: (probs * (grad_probs - (grad_probs * probs).sum(other, keepdim=True))) for other in range(len(shape))}
+        wrong_dim(out, sums.__getitem__, probs, dim)
+        raise CheckFailed(
+            f"on a {shape} tensor with dim={dim} your gradient differs from autograd. Is the sum along dim "
+            "taken with keepdim=True, so that it broadcasts back over that dimension?"
+        )
+    return "matches autograd on 4 cases: the backward pass of softmax, without building the Jacobian."

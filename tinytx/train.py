@@ -1,0 +1,194 @@
+"""Training a language model on a stream of token ids (chapter 09).
+
+One step: draw a batch of random windows, forward, loss, backward, clip the gradient
+norm, AdamW step, with the learning rate warmed up linearly and then decayed along a
+cosine. Validation runs every `eval_interval` steps on a fixed set of windows, so
+the numbers are comparable from one evaluation to the next.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from tinytx.data import get_batch
+from tinytx.device import seed as seed_everything
+
+
+@dataclass
+class TrainHistory:
+    """What happened during `train`: losses per step, validation losses, learning rates.
+
+    grad_norms maps a parameter name to its gradient norm at each step of
+    grad_norm_steps (filled only when `train(grad_norm_every=...)` is given).
+    interrupted is True when training stopped early on Ctrl-C.
+    """
+
+    steps: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    val_steps: list[int] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    grad_norm_steps: list[int] = field(default_factory=list)
+    grad_norms: dict[str, list[float]] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+def learning_rate(step: int, *, lr: float, steps: int, warmup_steps: int, min_lr: float) -> float:
+    """Linear warmup from 0 to lr over warmup_steps, then a cosine decay to min_lr at `steps`."""
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, steps - warmup_steps)
+    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def _check_ids(ids: torch.Tensor, name: str, block_size: int) -> None:
+    if not torch.is_tensor(ids) or ids.dim() != 1 or ids.dtype.is_floating_point:
+        raise TypeError(f"{name} must be a 1-D tensor of token ids, e.g. torch.tensor(tokenizer.encode(text))")
+    if len(ids) < block_size + 1:
+        raise ValueError(
+            f"{name} has {len(ids)} tokens but a window needs block_size + 1 = {block_size + 1} "
+            "(inputs plus the shifted targets); use more data or a smaller block_size"
+        )
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, ids: torch.Tensor, *, batch_size: int = 32, block_size: int | None = None, max_windows: int | None = None
+) -> float:
+    """Mean next-token loss on non-overlapping windows of `ids` (1-D), deterministic.
+
+    With max_windows, that many windows spread evenly over the data are used instead of
+    all of them. The model is evaluated in eval mode (no dropout), then restored.
+    """
+    block_size = model.config.block_size if block_size is None else block_size
+    _check_ids(ids, "evaluation data", block_size)
+    n_windows = (len(ids) - 1) // block_size
+    starts = torch.arange(n_windows) * block_size
+    if max_windows is not None and max_windows < n_windows:
+        starts = starts[torch.linspace(0, n_windows - 1, max_windows).round().long()]
+    offsets = torch.arange(block_size)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        for batch_starts in starts.split(batch_size):
+            index = batch_starts[:, None] + offsets  # (b, T)
+            x, y = ids[index].to(device), ids[index + 1].to(device)
+            _, loss = model(x, y)
+            total += loss.item() * len(batch_starts)
+            count += len(batch_starts)
+    finally:
+        model.train(was_training)
+    return total / count
+
+
+def train(
+    model: nn.Module,
+    train_ids: torch.Tensor,
+    val_ids: torch.Tensor,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float = 1e-3,
+    min_lr: float | None = None,
+    warmup_steps: int | None = None,
+    weight_decay: float = 0.1,
+    grad_clip: float | None = 1.0,
+    eval_interval: int | None = None,
+    eval_windows: int = 200,
+    grad_norm_every: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> TrainHistory:
+    """Train `model` (a GPT) on random windows of train_ids; returns a TrainHistory.
+
+    Args:
+        train_ids, val_ids: 1-D tensors of token ids.
+        steps: optimizer steps. batch_size: windows per step (each block_size long).
+        lr: peak learning rate; min_lr: final one (default lr / 10).
+        warmup_steps: linear warmup length (default: 5% of the steps, at most 200).
+        weight_decay: AdamW decay, applied to weight matrices only (not biases or norms).
+        grad_clip: clip the total gradient norm to this (None: no clipping).
+        eval_interval: validate every this many steps and at the end (default: 10 times in all).
+        eval_windows: how many validation windows each evaluation uses (fixed, spread evenly).
+        grad_norm_every: record every parameter's gradient norm every this many steps.
+        seed: seeds the batch sampler, so the same call sees the same batches.
+        progress: show a tqdm progress bar.
+
+    Ctrl-C stops training cleanly and returns the history so far (interrupted=True).
+    A loss that is not finite stops training with a ValueError naming the step.
+    """
+    block_size = model.config.block_size
+    for name, value in (("steps", steps), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+    _check_ids(train_ids, "train_ids", block_size)
+    _check_ids(val_ids, "val_ids", block_size)
+    min_lr = lr / 10 if min_lr is None else min_lr
+    warmup_steps = min(200, max(1, steps // 20)) if warmup_steps is None else warmup_steps
+    eval_interval = max(1, steps // 10) if eval_interval is None else eval_interval
+
+    device = next(model.parameters()).device
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr,
+        betas=(0.9, 0.99),
+    )
+    generator = seed_everything(seed)
+    history = TrainHistory()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm  # imported here: tqdm is needed only when training
+
+        bar = tqdm(total=steps, desc="training", unit="step")
+    model.train()
+    try:
+        for step in range(steps):
+            step_lr = learning_rate(step, lr=lr, steps=steps, warmup_steps=warmup_steps, min_lr=min_lr)
+            for group in optimizer.param_groups:
+                group["lr"] = step_lr
+            x, y = get_batch(train_ids, batch_size, block_size, generator=generator, device=device)
+            _, loss = model(x, y)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise ValueError(
+                    f"training loss became {loss_value} at step {step}; lower the learning rate "
+                    f"(lr={lr}) or keep gradient clipping on (grad_clip={grad_clip})"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_norm_every is not None and step % grad_norm_every == 0:
+                history.grad_norm_steps.append(step)
+                for name, param in model.named_parameters():
+                    if param.grad is not None:
+                        history.grad_norms.setdefault(name, []).append(param.grad.norm().item())
+            if grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            history.steps.append(step)
+            history.train_loss.append(loss_value)
+            history.lr.append(step_lr)
+            if (step + 1) % eval_interval == 0 or step + 1 == steps:
+                history.val_steps.append(step + 1)
+                history.val_loss.append(evaluate(model, val_ids, max_windows=eval_windows))
+            if bar is not None:
+                bar.update(1)
+                postfix = {"loss": f"{loss_value:.3f}"}
+                if history.val_loss:
+                    postfix["val"] = f"{history.val_loss[-1]:.3f}"
+                bar.set_postfix(postfix)
+    except KeyboardInterrupt:
+        history.interrupted = True
+    finally:
+        if bar is not None:
+            bar.close()
+    return history
