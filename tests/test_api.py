@@ -1,0 +1,52 @@
+"""The public API of DESIGN §3 is importable from `tinytx`, and importing it stays light."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import tinytx
+
+CONTRACT = [
+    "CharTokenizer", "BPETokenizer", "load_corpus", "GPTConfig", "GPT", "scaled_dot_product_attention",
+    "causal_mask", "MultiHeadAttention", "softmax", "sinusoidal_positions", "LayerNorm", "FeedForward",
+    "Seq2SeqConfig", "Seq2Seq", "train", "evaluate", "save", "load", "pick_device", "seed",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CONTRACT)
+def test_contract_name_is_exported(name):
+    assert name in tinytx.__all__ and hasattr(tinytx, name)
+
+
+def test_every_exported_name_exists():
+    missing = [name for name in tinytx.__all__ if not hasattr(tinytx, name)]
+    assert missing == []
+
+
+def test_import_does_not_pull_in_the_heavy_optional_libraries():
+    # (torch itself imports tqdm, so tqdm is not on the list)
+    code = "import sys, tinytx; print(sorted(m for m in ('matplotlib', 'ipywidgets', 'tiktoken') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_seed_makes_runs_repeatable_and_returns_a_generator():
+    generator = tinytx.seed(123)
+    first = (torch.rand(3), torch.randint(0, 10, (3,), generator=generator))
+    generator = tinytx.seed(123)
+    second = (torch.rand(3), torch.randint(0, 10, (3,), generator=generator))
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+    with pytest.raises(TypeError, match="seed needs an int"):
+        tinytx.seed(1.5)
+
+
+def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert tinytx.pick_device().type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert tinytx.pick_device().type == "mps"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert tinytx.pick_device() == torch.device("cpu")
