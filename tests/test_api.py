@@ -50,3 +50,15 @@ def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
     assert tinytx.pick_device().type == "mps"
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert tinytx.pick_device() == torch.device("cpu")
+
+
+def test_every_subpackage_is_listed_for_installation():
+    """A sub-package missing from pyproject's `packages` installs fine in editable mode but
+    is absent from a real install (Colab's `pip install git+...`)."""
+    import pathlib
+    import tomllib
+
+    root = pathlib.Path(tinytx.__file__).parent
+    found = {".".join(("tinytx", *p.parent.relative_to(root).parts)) for p in root.rglob("__init__.py")}
+    listed = set(tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    assert found == listed

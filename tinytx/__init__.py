@@ -29,6 +29,7 @@ from tinytx.nn.ffn import FeedForward
 from tinytx.nn.functional import softmax
 from tinytx.nn.norm import LayerNorm
 from tinytx.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEmbedding, sinusoidal_positions
+from tinytx.pretrained import pretrained
 from tinytx.seq2seq import Seq2Seq
 from tinytx.teach import checks
 from tinytx.tokenizers import BPETokenizer, CharTokenizer, gpt2_tokenizer
@@ -65,6 +66,7 @@ __all__ = [
     "load_metadata",
     "padding_mask",
     "pick_device",
+    "pretrained",
     "sample_next",
     "save",
     "scaled_dot_product_attention",

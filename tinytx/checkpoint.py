@@ -27,8 +27,17 @@ FORMAT_VERSION = 1
 KINDS = {"GPT": (GPT, GPTConfig), "Seq2Seq": (Seq2Seq, Seq2SeqConfig)}
 
 
-def save(model: nn.Module, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
-    """Write `model` (GPT or Seq2Seq) with its config and `metadata` to `path` atomically."""
+def save(
+    model: nn.Module,
+    path: str | os.PathLike,
+    metadata: dict[str, Any] | None = None,
+    weights_dtype: torch.dtype | None = None,
+) -> Path:
+    """Write `model` (GPT or Seq2Seq) with its config and `metadata` to `path` atomically.
+
+    weights_dtype=torch.float16 stores floating-point weights at half the size; `load`
+    casts them back to the model's float32.
+    """
     kind = type(model).__name__
     if kind not in KINDS:
         raise TypeError(f"save handles {' and '.join(KINDS)} models, got {kind}")
@@ -38,7 +47,10 @@ def save(model: nn.Module, path: str | os.PathLike, metadata: dict[str, Any] | N
         "format_version": FORMAT_VERSION,
         "kind": kind,
         "config": model.config.to_dict(),
-        "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
+        "state_dict": {
+            name: tensor.detach().cpu().to(weights_dtype) if weights_dtype and tensor.is_floating_point() else tensor.detach().cpu()
+            for name, tensor in model.state_dict().items()
+        },
         "metadata": metadata or {},
     }
     handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -1,110 +1,15 @@
-"""Exercise checkers: run the reader's function on cases chosen to expose the usual mistakes.
-
-Every checker takes the reader's function, prints exactly one line and returns a bool:
-
-    ✓ <name>: <what now works>            the function passed every case
-    ✗ <name>: <hint>                      the first mistake found, and what to change
-    … <name>: not attempted yet ...       the function still raises NotImplementedError
-
-Writing a checker for a new chapter: decorate a function with `@checker("name")`. Its body
-calls the reader's function through `call(...)`, raises `CheckFailed(hint)` at the first
-problem it finds, and returns the success message. Order the cases so that each mistake is
-caught by the case that explains it best (overflow before underflow, rows before dims).
-"""
+"""Checkers for chapter 05, softmax."""
 
 from __future__ import annotations
 
-import functools
 from typing import Callable
 
 import torch
 
 from tinytx.nn.functional import softmax as reference_softmax
+from tinytx.teach.checks.core import CheckFailed, call, checker, close, expect_shape, show, wrong_dim
 
-
-class CheckFailed(Exception):
-    """A check found a mistake; the message is the hint shown to the reader."""
-
-
-def checker(name: str) -> Callable[[Callable[[Callable], str]], Callable[[Callable], bool]]:
-    """Turn `body(fn) -> success message` into a checker that prints one line and returns a bool."""
-
-    def decorate(body: Callable[[Callable], str]) -> Callable[[Callable], bool]:
-        @functools.wraps(body)
-        def check(fn: Callable) -> bool:
-            if not callable(fn):
-                print(f"✗ {name}: pass the function itself, e.g. checks.{name}({name}), not {type(fn).__name__}")
-                return False
-            try:
-                message = body(fn)
-            except NotImplementedError:
-                print(f"… {name}: not attempted yet. Replace `raise NotImplementedError` with your code, "
-                      "run that cell, then run this one again.")
-                return False
-            except CheckFailed as failure:
-                print(f"✗ {name}: {failure}")
-                return False
-            print(f"✓ {name}: {message}")
-            return True
-
-        return check
-
-    return decorate
-
-
-def call(fn: Callable, *args: torch.Tensor, **kwargs) -> torch.Tensor:
-    """Call the reader's `fn` on copies of `args`; turn its errors into hints.
-
-    NotImplementedError passes through (the exercise is not attempted yet). Inputs are cloned
-    so that a function which modifies its input in place cannot corrupt the next case.
-    """
-    args = tuple(a.clone() if torch.is_tensor(a) else a for a in args)
-    try:
-        out = fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except RuntimeError as error:
-        if "must match the size" in str(error):
-            raise CheckFailed(
-                "shapes did not broadcast. A reduction such as x.sum(dim) or x.amax(dim) drops that "
-                "dimension; pass keepdim=True so the result lines up with x again"
-            ) from None
-        raise CheckFailed(f"your function raised RuntimeError: {error}") from None
-    except Exception as error:  # the reader's code may raise anything; show it as a hint, not a traceback
-        raise CheckFailed(f"your function raised {type(error).__name__}: {error}") from None
-    if not torch.is_tensor(out):
-        raise CheckFailed(f"return a torch.Tensor, got {type(out).__name__}")
-    return out.detach()
-
-
-def expect_shape(out: torch.Tensor, like: torch.Tensor, what: str) -> None:
-    """Fail unless `out` has the shape of `like` (the input)."""
-    if out.shape != like.shape:
-        raise CheckFailed(
-            f"{what} must have the input's shape {tuple(like.shape)}, got {tuple(out.shape)}. "
-            "Did a reduction drop a dimension (keepdim=True keeps it)?"
-        )
-
-
-def close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Equal up to float32 rounding, with matching infinities."""
-    return a.shape == b.shape and torch.allclose(a, b, rtol=1e-4, atol=1e-5)
-
-
-def show(t: torch.Tensor) -> str:
-    """A short, rounded rendering of a tensor for hints."""
-    return str([round(v, 4) for v in t.flatten().tolist()]) if t.numel() <= 8 else f"a tensor of shape {tuple(t.shape)}"
-
-
-def wrong_dim(out: torch.Tensor, expected_along: Callable[[int], torch.Tensor], x: torch.Tensor, dim: int) -> None:
-    """Fail with a pointed hint if `out` is the right answer along a dimension other than `dim`."""
-    asked = dim % x.ndim
-    for other in range(x.ndim):
-        if other != asked and close(out, expected_along(other)):
-            raise CheckFailed(
-                f"your result is right for dim={other}, but dim={dim} was asked. Use the `dim` argument "
-                "in every reduction (max, sum), not a fixed dimension"
-            )
+__all__ = ["log_softmax", "masked_softmax", "softmax_backward"]
 
 
 def _reference_log_softmax(x: torch.Tensor, dim: int) -> torch.Tensor:

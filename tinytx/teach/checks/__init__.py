@@ -1,0 +1,22 @@
+"""Exercise checkers for every chapter: run the reader's function on cases chosen to expose the usual mistakes.
+
+Every checker takes the reader's function, prints exactly one line and returns a bool:
+
+    ✓ <name>: <what now works>            the function passed every case
+    ✗ <name>: <hint>                      the first mistake found, and what to change
+    … <name>: not attempted yet ...       the function still raises NotImplementedError
+
+Writing a checker for a new chapter: decorate a function with `@checker("name")`. Its body
+calls the reader's function through `call(...)`, raises `CheckFailed(hint)` at the first
+problem it finds, and returns the success message. Order the cases so that each mistake is
+caught by the case that explains it best (overflow before underflow, rows before dims).
+
+One module per chapter; every checker is re-exported here, so a notebook calls
+`checks.<name>(fn)` after `from tinytx import checks`. Shared machinery lives in `core`.
+"""
+
+from tinytx.teach.checks.attention import *  # noqa: F401,F403
+from tinytx.teach.checks.embeddings import *  # noqa: F401,F403
+from tinytx.teach.checks.positional import *  # noqa: F401,F403
+from tinytx.teach.checks.softmax import *  # noqa: F401,F403
+from tinytx.teach.checks.tokenization import *  # noqa: F401,F403

@@ -1,0 +1,5 @@
+"""Checkers for chapter 04, attention."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

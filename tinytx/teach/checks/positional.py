@@ -1,0 +1,5 @@
+"""Checkers for chapter 03, positional encoding."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
