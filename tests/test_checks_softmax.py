@@ -7,20 +7,7 @@ import torch
 
 from tinytx.teach import checks
 
-
-def run(checker, fn, capsys) -> tuple[bool, str]:
-    """Run a checker; return its verdict and the one line it printed."""
-    passed = checker(fn)
-    printed = capsys.readouterr().out
-    assert printed.count("\n") == 1, f"a checker prints exactly one line, got {printed!r}"
-    return passed, printed
-
-
-def assert_hint(checker, fn, hint: str, capsys) -> None:
-    passed, printed = run(checker, fn, capsys)
-    assert not passed
-    assert printed.startswith(f"✗ {checker.__name__}: ")
-    assert hint in printed, printed
+from checker_helpers import assert_hint, run  # tests/checker_helpers.py
 
 
 # ---------------------------------------------------------------- the framework

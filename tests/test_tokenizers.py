@@ -26,7 +26,7 @@ TRAINING_TEXT = (
 # are not encodable), with extra weight on scripts and symbols absent above.
 UNICODE_TEXT = st.lists(
     st.one_of(
-        st.characters(),
+        st.characters(blacklist_categories=("Cs",)),  # lone surrogates are not text: see the test below
         st.sampled_from(
             ["😀", "👩\u200d👩\u200d👧", "漢字", "e\u0301", "\u0300", "\u200d", "  ", "\n\n", "\t", "'s", "_", " 42"]
         ),
@@ -186,6 +186,11 @@ def test_bpe_vocab_size_256_means_plain_bytes():
 
 
 # --- BPETokenizer: encode / decode ----------------------------------------
+
+
+def test_bpe_rejects_lone_surrogates_clearly(small_bpe):
+    with pytest.raises(ValueError, match=r"U\+D800.*lone surrogate"):
+        small_bpe.encode("ok \ud800")
 
 
 @settings(max_examples=300, deadline=None)

@@ -59,6 +59,7 @@ def save(
             torch.save(checkpoint, file)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(tmp_name, 0o644)  # mkstemp makes the file private; a checkpoint is an ordinary file
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -193,7 +193,7 @@ def split_chunks(text: str) -> list[str]:
     return _CHUNK_RE.findall(text)
 
 
-def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
+def merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
     """Replace every occurrence of `pair` in `ids`, scanning left to right, by `new_id`."""
     merged = []
     i = 0
@@ -323,7 +323,7 @@ class BPETokenizer(Tokenizer):
                     pair_counts[old] -= freq
                     if pair_counts[old] == 0:
                         del pair_counts[old]
-                word = _merge(word, pair, new_id)
+                word = merge_pair(word, pair, new_id)
                 words[w] = word
                 # Pairs this word no longer has stay in words_with_pair; they
                 # only cost a wasted visit, never a wrong count.
@@ -343,13 +343,20 @@ class BPETokenizer(Tokenizer):
         cached = self._chunk_cache.get(chunk)
         if cached is not None:
             return cached
-        ids = list(chunk.encode("utf-8"))
+        try:
+            ids = list(chunk.encode("utf-8"))
+        except UnicodeEncodeError as error:  # a lone surrogate such as "\ud800" is not text
+            bad = chunk[error.start]
+            raise ValueError(
+                f"cannot encode {bad!r} (U+{ord(bad):04X}): a lone surrogate has no UTF-8 bytes; "
+                "it usually comes from text decoded with errors='surrogateescape' or a broken emoji"
+            ) from None
         while len(ids) >= 2:
             # the adjacent pair learned earliest (lowest new id); unknown pairs rank last
             pair = min(zip(ids, ids[1:]), key=lambda p: self._pair_to_id.get(p, float("inf")))
             if pair not in self._pair_to_id:
                 break
-            ids = _merge(ids, pair, self._pair_to_id[pair])
+            ids = merge_pair(ids, pair, self._pair_to_id[pair])
         # bounded so encoding endless unique text cannot grow memory without limit
         if len(self._chunk_cache) >= 200_000:
             self._chunk_cache.clear()

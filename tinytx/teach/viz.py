@@ -135,3 +135,187 @@ def plot_matrix(
     if title is not None:
         ax.set_title(title)
     return ax
+
+
+def show_char(ch: str) -> str:
+    """A visible label for one character: '␣' for a space, '⏎' for a newline."""
+    return {" ": "␣", "\n": "⏎", "\t": "⇥"}.get(ch, ch)
+
+
+def plot_attention_heads(
+    weights: torch.Tensor,
+    *,
+    query_labels: Sequence[str] | None = None,
+    key_labels: Sequence[str] | None = None,
+    titles: Sequence[str] | None = None,
+    ncols: int = 3,
+    panel_size: float = 3.4,
+    fontsize: float = 5.5,
+) -> Figure:
+    """A grid of attention maps, one panel per head, on a shared 0..1 colour scale.
+
+    Args:
+        weights: (H, T, S) attention weights (queries down the rows, keys across the columns).
+        query_labels, key_labels: T and S tick labels (e.g. characters, see `show_char`).
+        titles: H panel titles; defaults to "head 0", "head 1", ...
+        ncols: panels per row.
+        panel_size: width and height of one panel in inches.
+        fontsize: size of the tick labels.
+    """
+    weights = _cpu(weights)
+    if weights.ndim != 3:
+        raise ValueError(f"plot_attention_heads needs (H, T, S) weights, got shape {tuple(weights.shape)}")
+    n_heads, T, S = weights.shape
+    titles = [f"head {h}" for h in range(n_heads)] if titles is None else list(titles)
+    nrows = -(-n_heads // ncols)  # ceiling division
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols + 0.6, panel_size * nrows * T / S + 0.4),
+                             squeeze=False, constrained_layout=True)
+    image = None
+    for h, ax in enumerate(axes.flat):
+        if h >= n_heads:
+            ax.axis("off")
+            continue
+        image = ax.imshow(weights[h].numpy(), cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(titles[h], fontsize=9)
+        if query_labels is not None:
+            ax.set_yticks(range(T), list(query_labels), fontsize=fontsize, family="monospace")
+        if key_labels is not None:
+            ax.set_xticks(range(S), list(key_labels), fontsize=fontsize, family="monospace")
+        ax.tick_params(length=0, pad=1)
+    fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
+    return fig
+
+
+def plot_heatmap(
+    matrix: torch.Tensor,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    cmap: str = "RdBu_r",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    centered: bool = False,
+    colorbar_label: str | None = None,
+) -> Axes:
+    """Heat map of a large 2-D tensor (a position table, a similarity matrix), rows top to bottom.
+
+    Unlike `plot_matrix` it writes no value in the cells and lets matplotlib choose the ticks,
+    so it suits matrices of hundreds of rows and columns.
+
+    Args:
+        matrix: (R, C) values.
+        ax: where to draw; a new figure when None.
+        title, xlabel, ylabel, colorbar_label: the labels.
+        cmap: a matplotlib colour map; the default diverging one suits values around 0.
+        vmin, vmax: colour range; defaults to the values' range.
+        centered: make the colour range symmetric around 0 (white = 0 with the default colour map).
+    """
+    matrix = _cpu(matrix)
+    if matrix.ndim != 2:
+        raise ValueError(f"plot_heatmap needs a 2-D tensor, got shape {tuple(matrix.shape)}")
+    if centered and vmin is None and vmax is None:
+        vmax = matrix.abs().max().item()
+        vmin = -vmax
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.6))
+    image = ax.imshow(matrix.numpy(), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=colorbar_label)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return ax
+
+
+def plot_table_slices(
+    table: torch.Tensor,
+    row: int,
+    col: int,
+    *,
+    row_name: str = "position",
+    col_name: str = "dimension",
+    title: str | None = None,
+) -> Figure:
+    """A table as a heat map with one row and one column highlighted, and both as curves.
+
+    Left: the (R, C) table, the chosen row and column outlined. Middle: the column as a curve
+    over the rows (for a position table, one dimension as a wave over positions). Right: the
+    row as a curve over the columns (one position's vector). A dot marks the shared entry.
+
+    Args:
+        table: (R, C) values, e.g. a (T, d) positional encoding.
+        row, col: the row and column to highlight.
+        row_name, col_name: what rows and columns are, for the labels.
+        title: a title over the whole figure.
+    """
+    table = _cpu(table)
+    if table.ndim != 2:
+        raise ValueError(f"plot_table_slices needs a 2-D tensor, got shape {tuple(table.shape)}")
+    rows, cols = table.shape
+    if not (0 <= row < rows and 0 <= col < cols):
+        raise ValueError(f"row must be in 0..{rows - 1} and col in 0..{cols - 1}, got row={row}, col={col}")
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1.1, 1, 1]})
+    plot_heatmap(table, ax=left, xlabel=col_name, ylabel=row_name, centered=True)
+    left.axhline(row, color="black", linewidth=1)
+    left.axvline(col, color="C2", linewidth=1.5)
+    value = table[row, col].item()
+    middle.plot(range(rows), table[:, col].numpy(), color="C2")
+    middle.plot([row], [value], "o", color="black")
+    middle.set(xlabel=row_name, ylabel="value", title=f"{col_name} {col} over all {row_name}s")
+    right.plot(range(cols), table[row].numpy(), color="black", linewidth=0.8)
+    right.plot([col], [value], "o", color="C2")
+    right.set(xlabel=col_name, ylabel="value", title=f"{row_name} {row}: its vector")
+    limit = 1.08 * max(table.abs().max().item(), 1e-12)
+    for ax in (middle, right):
+        ax.set_ylim(-limit, limit)
+        ax.axhline(0, color="gray", linewidth=0.5)
+    if title is not None:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_token_embedding(
+    weight: torch.Tensor,
+    index: int,
+    labels: Sequence[str] | None = None,
+    *,
+    k: int = 8,
+) -> Figure:
+    """Token `index` of an embedding table: its row as bars, and its k nearest neighbours.
+
+    Neighbours are ranked by cosine similarity of the rows, the token itself left out.
+
+    Args:
+        weight: (V, C) embedding table, one row per token.
+        index: the token's id, 0 <= index < V.
+        labels: V names for the tokens (e.g. `show_char` of each character); defaults to the ids.
+        k: how many neighbours to list (at most V - 1).
+    """
+    weight = _cpu(weight)
+    if weight.ndim != 2:
+        raise ValueError(f"plot_token_embedding needs a (V, C) table, got shape {tuple(weight.shape)}")
+    V, C = weight.shape
+    if not 0 <= index < V:
+        raise ValueError(f"index must be a token id in [0, {V}), got {index}")
+    if not 1 <= k < V:
+        raise ValueError(f"k must be between 1 and V - 1 = {V - 1}, got {k}")
+    labels = [str(i) for i in range(V)] if labels is None else [str(label) for label in labels]
+    if len(labels) != V:
+        raise ValueError(f"got {len(labels)} labels for {V} tokens; pass one label per row")
+    unit = weight / weight.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    similarity = unit @ unit[index]
+    similarity[index] = -torch.inf  # a token is not its own neighbour
+    top = similarity.topk(k)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 2.8), gridspec_kw={"width_ratios": [2.3, 1]})
+    left.bar(range(C), weight[index].numpy(), width=1.0, color="C0")
+    left.axhline(0, color="gray", linewidth=0.5)
+    left.set_xlim(-0.5, C - 0.5)
+    left.set(xlabel="dimension", ylabel="value",
+             title=f"row {index} ({labels[index]}): {C} numbers, norm {weight[index].norm():.2f}")
+    right.barh(range(k), top.values.numpy(), color="C1")
+    right.set_yticks(range(k), [labels[i] for i in top.indices.tolist()])
+    right.invert_yaxis()
+    right.set_xlim(min(0.0, top.values.min().item() - 0.05), 1.0)
+    right.set(xlabel="cosine similarity", title=f"{k} nearest neighbours")
+    fig.tight_layout()
+    return fig

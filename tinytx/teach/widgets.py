@@ -53,3 +53,200 @@ def temperature_explorer(
         plt.show()
 
     return ipywidgets.VBox([slider, ipywidgets.interactive_output(draw, {"temperature": slider})])
+
+
+def _head_weights(model: torch.nn.Module, ids: torch.Tensor, layer: int, causal: bool) -> torch.Tensor:
+    """(H, T, T) attention weights of one layer of a GPT on ids (1, T), with or without the causal mask.
+
+    With the mask these are the weights the model uses. Without it, the same queries and keys
+    scored against every position, future included: what the mask hides.
+    """
+    _, cache = model.run_with_cache(ids)
+    if causal:
+        return cache[f"blocks.{layer}.attn.weights"][0]
+    block = model.blocks[layer]
+    h = cache[f"blocks.{layer}.resid_pre"]
+    if block.norm_placement == "pre":
+        h = block.ln_attn(h)
+    q, k = block.attn.split_heads(block.attn.q_proj(h)), block.attn.split_heads(block.attn.k_proj(h))
+    return softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)[0]
+
+
+def attention_explorer(model: torch.nn.Module, tokenizer, text: str) -> ipywidgets.VBox:
+    """Pick a layer, a head and a text, switch the causal mask on or off, and see the attention map.
+
+    Args:
+        model: a GPT (e.g. `tinytx.pretrained("shakespeare-char")[0]`), in eval mode.
+        tokenizer: its tokenizer; each token's text labels the map's rows and columns.
+        text: the starting text (cropped to the model's last block_size tokens).
+    """
+    config = model.config
+    layer = ipywidgets.Dropdown(options=list(range(config.n_layer)), value=0, description="layer")
+    head = ipywidgets.Dropdown(options=list(range(config.n_head)), value=0, description="head")
+    text_box = ipywidgets.Text(value=text, description="text", continuous_update=False,
+                               layout=ipywidgets.Layout(width="640px"))
+    causal = ipywidgets.Checkbox(value=True, description="causal mask")
+
+    def draw(layer: int, head: int, text: str, causal: bool) -> None:
+        try:
+            ids = tokenizer.encode(text)[-config.block_size:]
+        except ValueError as error:
+            print(error)
+            return
+        if not ids:
+            print("type some text")
+            return
+        with torch.no_grad():
+            weights = _head_weights(model, torch.tensor([ids], device=next(model.parameters()).device), layer, causal)
+        labels = [viz.show_char(tokenizer.decode([i])) for i in ids]
+        size = min(9.0, 2.5 + 0.12 * len(ids))
+        _, ax = plt.subplots(figsize=(size + 1, size))
+        viz.plot_matrix(weights[head], row_labels=labels, col_labels=labels, ax=ax, vmin=0, vmax=1,
+                        title=f"layer {layer}, head {head}, {'causal' if causal else 'no mask (future visible)'}")
+        ax.tick_params(labelsize=6, length=0)
+        ax.set_xlabel("key (attended to)")
+        ax.set_ylabel("query")
+        plt.show()
+
+    controls = ipywidgets.HBox([layer, head, causal])
+    output = ipywidgets.interactive_output(draw, {"layer": layer, "head": head, "text": text_box, "causal": causal})
+    return ipywidgets.VBox([controls, text_box, output])
+
+
+def table_slices_explorer(
+    table: torch.Tensor,
+    *,
+    row_name: str = "position",
+    col_name: str = "dimension",
+    row: int = 0,
+    col: int = 0,
+) -> ipywidgets.VBox:
+    """Sliders for a row and a column of a table, redrawing `viz.plot_table_slices` on every move.
+
+    For a positional encoding: pick a position and a dimension, and see them highlighted on
+    the heat map, the dimension as a wave over positions, and the position's whole vector.
+
+    Args:
+        table: (R, C) values, e.g. `tinytx.sinusoidal_positions(T, d)` or a learned table.
+        row_name, col_name: what rows and columns are, for the slider and axis labels.
+        row, col: where the sliders start.
+    """
+    table = table.detach().to("cpu", torch.float32)
+    rows, cols = table.shape
+    style, layout = {"description_width": "initial"}, ipywidgets.Layout(width="420px")
+    row_slider = ipywidgets.IntSlider(value=row, min=0, max=rows - 1, description=row_name, style=style, layout=layout)
+    col_slider = ipywidgets.IntSlider(value=col, min=0, max=cols - 1, description=col_name, style=style, layout=layout)
+
+    def draw(row: int, col: int) -> None:
+        viz.plot_table_slices(table, row, col, row_name=row_name, col_name=col_name)
+        plt.show()
+
+    output = ipywidgets.interactive_output(draw, {"row": row_slider, "col": col_slider})
+    return ipywidgets.VBox([ipywidgets.HBox([row_slider, col_slider]), output])
+
+
+# ---------------------------------------------------------------- tokenizers (chapter 01)
+
+# Pastel backgrounds cycled over the tokens, so that neighbouring tokens always differ.
+_TOKEN_COLOURS = ("#fde2a7", "#b9e3f9", "#c8eec0", "#f9c6d3", "#ddd0f7", "#f6d8b8")
+# Whitespace drawn visibly inside token boxes: a space, a newline, a tab.
+_VISIBLE_WHITESPACE = str.maketrans({" ": "·", "\n": "↵", "\t": "⇥"})
+
+
+def token_bytes(tokenizer, text: str) -> tuple[list[int], list[bytes]]:
+    """The ids of `text` and the bytes of each token, for any of the book's tokenizers.
+
+    Works with `CharTokenizer`, `BPETokenizer` (special tokens included) and a
+    `tiktoken.Encoding` such as `gpt2_tokenizer()` (every special token allowed).
+    Unknown characters raise the tokenizer's own `ValueError`.
+    """
+    if hasattr(tokenizer, "decode_single_token_bytes"):  # a tiktoken.Encoding
+        ids = tokenizer.encode(text, allowed_special="all")
+        return ids, [tokenizer.decode_single_token_bytes(i) for i in ids]
+    ids = tokenizer.encode(text)
+    if hasattr(tokenizer, "vocab"):  # a BPETokenizer: id -> bytes
+        return ids, [tokenizer.vocab[i] for i in ids]
+    return ids, [tokenizer.decode([i]).encode("utf-8") for i in ids]
+
+
+def tokens_html(tokenizers: dict, text: str, *, show_ids: bool = True) -> str:
+    """HTML showing how each tokenizer cuts `text`: one coloured box per token, its id below.
+
+    Args:
+        tokenizers: display name -> tokenizer (anything `token_bytes` accepts).
+        text: the text to tokenize.
+        show_ids: print each token's id under it.
+
+    Spaces show as ·, newlines as ↵ and tabs as ⇥; a token holding only part of a multi-byte
+    UTF-8 character shows as �; hovering a box shows the token's bytes. A tokenizer that
+    cannot encode the text shows its error message instead.
+    """
+    import html
+
+    rows = []
+    for name, tokenizer in tokenizers.items():
+        vocab_size = tokenizer.n_vocab if hasattr(tokenizer, "n_vocab") else tokenizer.vocab_size
+        title = f"<b>{html.escape(name)}</b> (vocabulary {vocab_size:,})"
+        try:
+            ids, pieces = token_bytes(tokenizer, text)
+        except ValueError as error:
+            rows.append(f'<div style="margin:6px 0">{title}: <span style="color:#b00020">'
+                        f"{html.escape(str(error))}</span></div>")
+            continue
+        boxes = []
+        for position, (token_id, piece) in enumerate(zip(ids, pieces)):
+            colour = _TOKEN_COLOURS[position % len(_TOKEN_COLOURS)]
+            shown = html.escape(piece.decode("utf-8", errors="replace").translate(_VISIBLE_WHITESPACE))
+            hover = html.escape(f"id {token_id}: {piece!r}", quote=True)
+            label = f'<br><span style="font-size:0.7em;color:#555">{token_id}</span>' if show_ids else ""
+            boxes.append(
+                f'<span title="{hover}" style="display:inline-block;margin:1px;padding:1px 3px;'
+                f"border-radius:3px;background:{colour};color:#000;font-family:monospace;"
+                f'white-space:pre;text-align:center;line-height:1.25">{shown}{label}</span>'
+            )
+        rows.append(f'<div style="margin:6px 0">{title}: {len(ids)} tokens<br>{"".join(boxes)}</div>')
+    return "<div>" + "".join(rows) + "</div>"
+
+
+def tokenizer_explorer(tokenizers: dict, text: str = "To be, or not to be: that is the question.") -> ipywidgets.VBox:
+    """A text box whose contents are tokenized as you type, every tokenizer side by side.
+
+    Args:
+        tokenizers: display name -> tokenizer (`CharTokenizer`, `BPETokenizer` or a
+            `tiktoken.Encoding`), drawn as by `tokens_html`.
+        text: what the box holds at first.
+    """
+    box = ipywidgets.Textarea(value=text, description="text", rows=3, continuous_update=True,
+                              layout=ipywidgets.Layout(width="95%"))
+    shown = ipywidgets.HTML(tokens_html(tokenizers, text))
+
+    def redraw(change: dict) -> None:
+        shown.value = tokens_html(tokenizers, change["new"])
+
+    box.observe(redraw, names="value")
+    return ipywidgets.VBox([box, shown])
+
+
+def embedding_explorer(
+    weight: torch.Tensor, labels: Sequence[str] | None = None, *, k: int = 8, start: int = 0
+) -> ipywidgets.VBox:
+    """Pick a token from a menu; see its embedding row and its k nearest neighbours.
+
+    Args:
+        weight: (V, C) embedding table, e.g. model.tok_embed.weight.
+        labels: V names for the tokens; defaults to the ids.
+        k: how many neighbours to list (by cosine similarity).
+        start: the id shown first.
+    """
+    weight = weight.detach().to("cpu", torch.float32)
+    names = [str(i) for i in range(len(weight))] if labels is None else [str(label) for label in labels]
+    menu = ipywidgets.Dropdown(
+        options=[(f"{name}  (id {i})", i) for i, name in enumerate(names)], value=start,
+        description="token", layout=ipywidgets.Layout(width="220px"),
+    )
+
+    def draw(index: int) -> None:
+        viz.plot_token_embedding(weight, index, names, k=k)
+        plt.show()
+
+    return ipywidgets.VBox([menu, ipywidgets.interactive_output(draw, {"index": menu})])
