@@ -102,3 +102,18 @@ def test_weights_that_do_not_match_the_config(tmp_path):
     torch.save(checkpoint, path)
     with pytest.raises(ValueError, match="weights do not match the stored config"):
         load(path)
+
+
+@pytest.mark.parametrize(
+    "metadata, message",
+    [
+        ({"torch": torch.__version__}, r"metadata\['torch'\] is a TorchVersion"),
+        ({"loss": torch.tensor(1.0)}, r"metadata\['loss'\] is a Tensor.*value.tolist\(\)"),
+        ({"curve": [1.0, object()]}, r"metadata\['curve'\]\[1\] is a object"),
+        ({1: "a"}, "metadata keys must be str"),
+    ],
+)
+def test_metadata_must_be_plain_so_it_loads_safely(tmp_path, metadata, message):
+    with pytest.raises(TypeError, match=message):
+        save(gpt(), tmp_path / "model.pt", metadata=metadata)
+    assert not (tmp_path / "model.pt").exists()

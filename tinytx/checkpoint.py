@@ -24,6 +24,26 @@ from tinytx.model import GPT
 from tinytx.seq2seq import Seq2Seq
 
 FORMAT_VERSION = 1
+PLAIN_TYPES = (str, int, float, bool, type(None))
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Raise TypeError unless `value` is built from plain types only, which weights_only loading accepts."""
+    if type(value) in PLAIN_TYPES:
+        return
+    if type(value) in (list, tuple):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{where}[{i}]")
+    elif type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise TypeError(f"metadata keys must be str, got {key!r} in {where}")
+            _check_plain(item, f"{where}[{key!r}]")
+    else:
+        raise TypeError(
+            f"metadata{where[len('metadata'):]} is a {type(value).__name__}; a checkpoint stores only str, int, float, "
+            "bool, None, lists and dicts (convert it, e.g. str(value) or value.tolist()), so that it loads safely"
+        )
 KINDS = {"GPT": (GPT, GPTConfig), "Seq2Seq": (Seq2Seq, Seq2SeqConfig)}
 
 
@@ -41,6 +61,7 @@ def save(
     kind = type(model).__name__
     if kind not in KINDS:
         raise TypeError(f"save handles {' and '.join(KINDS)} models, got {kind}")
+    _check_plain(metadata or {}, "metadata")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = {
