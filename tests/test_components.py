@@ -101,3 +101,18 @@ def test_token_embedding_is_one_hot_times_matrix_and_scales():
     torch.testing.assert_close(emb(ids), one_hot @ emb.weight)
     scaled = TokenEmbedding(10, 16, scale=True)
     torch.testing.assert_close(scaled(ids), scaled.weight[ids] * 4.0)
+
+
+def test_embedding_gradients_are_bitwise_reproducible():
+    """Plain indexing (weight[ids]) accumulates repeated ids' gradients in a thread-dependent
+    order on the CPU, which made training runs differ in the last bits from run to run."""
+    torch.manual_seed(0)
+    emb = TokenEmbedding(65, 64)
+    ids = torch.randint(0, 65, (32, 64))
+    upstream = torch.randn(32, 64, 64)
+    grads = []
+    for _ in range(5):
+        emb.weight.grad = None
+        (emb(ids) * upstream).sum().backward()
+        grads.append(emb.weight.grad.clone())
+    assert all(torch.equal(grads[0], g) for g in grads[1:])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -21,7 +22,9 @@ class TokenEmbedding(nn.Module):
         self.scale = math.sqrt(n_embd) if scale else 1.0
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        vectors = self.weight[ids]  # (B, T, C)
+        # F.embedding is the row lookup weight[ids]; unlike plain indexing, its backward
+        # sums repeated ids in a fixed order, so multi-threaded training is reproducible.
+        vectors = F.embedding(ids, self.weight)  # (B, T, C)
         return vectors * self.scale if self.scale != 1.0 else vectors
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -56,4 +57,4 @@ class LearnedPositionalEmbedding(nn.Module):
         self.weight = nn.Parameter(torch.randn(block_size, n_embd) * 0.02)
 
     def forward(self, positions: torch.Tensor) -> torch.Tensor:
-        return self.weight[positions]
+        return F.embedding(positions, self.weight)  # rows of the table; see TokenEmbedding on why not weight[...]

@@ -319,3 +319,55 @@ def plot_token_embedding(
     right.set(xlabel="cosine similarity", title=f"{k} nearest neighbours")
     fig.tight_layout()
     return fig
+
+
+def activation_curves(fn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fn(x), fn'(x)) for an elementwise activation `fn`, the derivative by autograd."""
+    x = _cpu(x).clone().requires_grad_(True)
+    y = fn(x)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    return y.detach(), grad.detach()
+
+
+def plot_activations(
+    activations: dict,
+    x_range: tuple[float, float] = (-4.0, 4.0),
+    *,
+    highlight: str | None = None,
+    mark: float | None = None,
+    axes: Sequence[Axes] | None = None,
+) -> Figure:
+    """Two panels: each activation's curve and its derivative (computed by autograd).
+
+    Args:
+        activations: {name: elementwise function of a tensor}, e.g. {"ReLU": F.relu, "GELU": F.gelu}.
+        x_range: the interval of inputs drawn.
+        highlight: draw this activation bold and the others faint.
+        mark: an input x0 to mark on the highlighted curve, with its tangent line.
+        axes: two axes to draw on; a new (9, 3.2) figure when None.
+    """
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    else:
+        fig = axes[0].figure
+    value_ax, grad_ax = axes
+    x = torch.linspace(x_range[0], x_range[1], 801)
+    for i, (name, fn) in enumerate(activations.items()):
+        y, grad = activation_curves(fn, x)
+        faint = highlight is not None and name != highlight
+        style = {"color": f"C{i}", "label": name, "alpha": 0.3 if faint else 1.0, "linewidth": 1.2 if faint else 2.0}
+        value_ax.plot(x, y, **style)
+        grad_ax.plot(x, grad, **style)
+    if mark is not None and highlight is not None:
+        (y0,), (slope,) = activation_curves(activations[highlight], torch.tensor([float(mark)]))
+        span = torch.tensor([max(mark - 1.5, x_range[0]), min(mark + 1.5, x_range[1])])
+        value_ax.plot(span, y0 + slope * (span - mark), color="black", linestyle=":", linewidth=1, label="tangent")
+        value_ax.plot([mark], [y0], "ko")
+        grad_ax.plot([mark], [slope], "ko")
+    for ax, title in ((value_ax, "activation f(x)"), (grad_ax, "derivative f'(x)")):
+        ax.axhline(0, color="gray", linewidth=0.5)
+        ax.axvline(0, color="gray", linewidth=0.5)
+        ax.set(xlabel="x", title=title, xlim=x_range)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -250,3 +250,67 @@ def embedding_explorer(
         plt.show()
 
     return ipywidgets.VBox([menu, ipywidgets.interactive_output(draw, {"index": menu})])
+
+
+def next_token_explorer(model: torch.nn.Module, tokenizer, text: str, *, top: int = 10) -> ipywidgets.VBox:
+    """Type a prompt and move a temperature slider; see the model's `top` most likely next tokens.
+
+    Args:
+        model: a GPT in eval mode, e.g. `tinytx.pretrained("shakespeare-char")[0]`.
+        tokenizer: its tokenizer; each bar is labelled with its token's text.
+        text: the starting prompt (the model reads its last block_size tokens).
+        top: how many of the most likely next tokens to draw.
+    """
+    block_size = model.config.block_size
+    text_box = ipywidgets.Text(value=text, description="prompt", continuous_update=False,
+                               layout=ipywidgets.Layout(width="640px"))
+    slider = ipywidgets.FloatLogSlider(
+        value=1.0, base=10, min=-1, max=1, step=0.02, description="temperature", continuous_update=True,
+        readout_format=".2f", style={"description_width": "initial"}, layout=ipywidgets.Layout(width="420px"),
+    )
+    labels = [viz.show_char(tokenizer.decode([i])) for i in range(tokenizer.vocab_size)]
+
+    def draw(text: str, temperature: float) -> None:
+        try:
+            ids = tokenizer.encode(text)[-block_size:]
+        except ValueError as error:
+            print(error)
+            return
+        if not ids:
+            print("type a prompt")
+            return
+        with torch.no_grad():
+            logits, _ = model(torch.tensor([ids], device=next(model.parameters()).device))
+        probs = softmax(logits[0, -1].to("cpu", torch.float32), temperature=temperature)
+        ax = viz.plot_distribution(probs, labels, top=top)
+        ax.figure.set_size_inches(6.5, 2.8)
+        ax.set_xlabel("next token")
+        ax.set_title(f"after {text[-30:]!r}   T = {temperature:.2f}", fontsize=9)
+        plt.show()
+
+    output = ipywidgets.interactive_output(draw, {"text": text_box, "temperature": slider})
+    return ipywidgets.VBox([text_box, slider, output])
+
+
+def activation_explorer(activations: dict, x_range: tuple[float, float] = (-4.0, 4.0)) -> ipywidgets.VBox:
+    """Pick an activation and an input x0: see f and f' with the tangent at x0 and both values.
+
+    Args:
+        activations: {name: elementwise function of a tensor}, e.g. {"ReLU": F.relu, "GELU": F.gelu}.
+        x_range: the interval of inputs drawn; the slider moves x0 inside it.
+    """
+    names = list(activations)
+    choice = ipywidgets.Dropdown(options=names, value=names[-1], description="activation")
+    point = ipywidgets.FloatSlider(
+        value=-1.0, min=x_range[0], max=x_range[1], step=0.05, description="x0",
+        continuous_update=True, readout_format=".2f", layout=ipywidgets.Layout(width="420px"),
+    )
+
+    def draw(name: str, x0: float) -> None:
+        (value,), (slope,) = viz.activation_curves(activations[name], torch.tensor([x0]))
+        fig = viz.plot_activations(activations, x_range, highlight=name, mark=x0)
+        fig.suptitle(f"{name}:  f({x0:.2f}) = {value:.4f}    f'({x0:.2f}) = {slope:.4f}", fontsize=10)
+        fig.tight_layout()
+        plt.show()
+
+    return ipywidgets.VBox([choice, point, ipywidgets.interactive_output(draw, {"name": choice, "x0": point})])
