@@ -13,16 +13,6 @@ from tinytx.teach import checks
 from checker_helpers import assert_hint, run  # tests/checker_helpers.py
 
 
-@pytest.mark.parametrize("checker", [checks.sinusoidal_table, checks.rotation_for_offset, checks.add_positions])
-def test_not_attempted_is_friendly(checker, capsys):
-    def stub(*args, **kwargs):
-        raise NotImplementedError
-
-    passed, printed = run(checker, stub, capsys)
-    assert not passed
-    assert printed.startswith(f"… {checker.__name__}: not attempted yet")
-
-
 # ---------------------------------------------------------------- sinusoidal_table
 
 

@@ -12,16 +12,6 @@ from tinytx.tokenizers import merge_pair
 from checker_helpers import assert_hint, assert_passes, run  # tests/checker_helpers.py
 
 
-def test_not_attempted_is_friendly(capsys):
-    def stub(*args, **kwargs):
-        raise NotImplementedError
-
-    for checker in (checks.bpe_encode, checks.bpe_decode, checks.encode_with_specials):
-        passed, printed = run(checker, stub, capsys)
-        assert not passed
-        assert printed.startswith(f"… {checker.__name__}: not attempted yet")
-
-
 def test_errors_in_reader_code_become_hints(capsys):
     def crashes(ids, merges):
         return ids[undefined_name]  # noqa: F821  (the reader's typo)
@@ -30,7 +20,6 @@ def test_errors_in_reader_code_become_hints(capsys):
 
 
 # ---------------------------------------------------------------- bpe_encode
-
 
 
 def bpe_encode_correct(ids, merges):

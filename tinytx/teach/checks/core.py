@@ -13,6 +13,9 @@ class CheckFailed(Exception):
     """A check found a mistake; the message is the hint shown to the reader."""
 
 
+CHECKERS: dict[str, Callable[[Callable], bool]] = {}  # every checker of every chapter, by name
+
+
 def checker(name: str) -> Callable[[Callable[[Callable], str]], Callable[[Callable], bool]]:
     """Turn `body(fn) -> success message` into a checker that prints one line and returns a bool."""
 
@@ -34,6 +37,7 @@ def checker(name: str) -> Callable[[Callable[[Callable], str]], Callable[[Callab
             print(f"✓ {name}: {message}")
             return True
 
+        CHECKERS[name] = check
         return check
 
     return decorate
