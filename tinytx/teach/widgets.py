@@ -314,3 +314,62 @@ def activation_explorer(activations: dict, x_range: tuple[float, float] = (-4.0,
         plt.show()
 
     return ipywidgets.VBox([choice, point, ipywidgets.interactive_output(draw, {"name": choice, "x0": point})])
+
+
+def generation_playground(model: torch.nn.Module, tokenizer, prompt: str = "ROMEO:\n", *, seed: int = 0) -> ipywidgets.VBox:
+    """Type a prompt, set temperature, top-k, top-p and length; read what the model writes.
+
+    Args:
+        model: a GPT, e.g. `tinytx.pretrained("shakespeare-char")[0]`.
+        tokenizer: its tokenizer.
+        prompt: the starting prompt.
+        seed: seeds each generation, so the same settings always give the same text.
+    Temperature 0 (or top-k 1) is greedy decoding; top-k 0 and top-p 1 switch those filters off.
+    The chart shows the distribution the first new token is drawn from, after the filters.
+    """
+    from tinytx.generate import filter_logits  # imported here: tinytx.generate imports the model code
+
+    style = {"description_width": "initial"}
+    text_box = ipywidgets.Textarea(value=prompt, description="prompt", continuous_update=False,
+                                   layout=ipywidgets.Layout(width="640px", height="60px"))
+    temperature = ipywidgets.FloatSlider(value=0.8, min=0.0, max=2.0, step=0.05, description="temperature",
+                                         continuous_update=False, style=style)
+    top_k = ipywidgets.IntSlider(value=0, min=0, max=tokenizer.vocab_size, description="top-k (0 = off)",
+                                 continuous_update=False, style=style)
+    top_p = ipywidgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="top-p",
+                                   continuous_update=False, style=style)
+    length = ipywidgets.IntSlider(value=200, min=10, max=600, step=10, description="new tokens",
+                                  continuous_update=False, style=style)
+    labels = [viz.show_char(tokenizer.decode([i])) for i in range(tokenizer.vocab_size)]
+
+    def draw(prompt: str, temperature: float, top_k: int, top_p: float, length: int) -> None:
+        try:
+            ids = tokenizer.encode(prompt)
+        except ValueError as error:
+            print(error)
+            return
+        if not ids:
+            print("type a prompt")
+            return
+        device = next(model.parameters()).device
+        idx = torch.tensor([ids], device=device)
+        k = top_k if top_k > 0 else None
+        p = top_p if top_p < 1.0 else None
+        with torch.no_grad():
+            logits, _ = model(idx[:, -model.config.block_size:])
+        last = filter_logits(logits[0, -1:].to("cpu", torch.float32), k, p)[0]
+        probs = torch.zeros_like(last) if temperature == 0 else softmax(last, temperature=temperature)
+        if temperature == 0:
+            probs[last.argmax()] = 1.0
+        ax = viz.plot_distribution(probs, labels, top=15)
+        ax.figure.set_size_inches(6.5, 2.4)
+        ax.set_title("distribution of the first new token", fontsize=9)
+        plt.show()
+        generator = torch.Generator(device=device).manual_seed(seed)
+        out = model.generate(idx, length, temperature=temperature, top_k=k, top_p=p, generator=generator)
+        print(prompt + tokenizer.decode(out[0, len(ids):].tolist()))
+
+    output = ipywidgets.interactive_output(
+        draw, {"prompt": text_box, "temperature": temperature, "top_k": top_k, "top_p": top_p, "length": length}
+    )
+    return ipywidgets.VBox([text_box, ipywidgets.HBox([temperature, length]), ipywidgets.HBox([top_k, top_p]), output])

@@ -17,9 +17,11 @@ One module per chapter; every checker is re-exported here, so a notebook calls
 
 from tinytx.teach.checks.attention import *  # noqa: F401,F403
 from tinytx.teach.checks.embeddings import *  # noqa: F401,F403
+from tinytx.teach.checks.encoder_decoder import *  # noqa: F401,F403
 from tinytx.teach.checks.feed_forward import *  # noqa: F401,F403
 from tinytx.teach.checks.output_logits import *  # noqa: F401,F403
 from tinytx.teach.checks.positional import *  # noqa: F401,F403
 from tinytx.teach.checks.residual_layernorm import *  # noqa: F401,F403
 from tinytx.teach.checks.softmax import *  # noqa: F401,F403
 from tinytx.teach.checks.tokenization import *  # noqa: F401,F403
+from tinytx.teach.checks.training_generation import *  # noqa: F401,F403

@@ -1,0 +1,169 @@
+"""The chapter 10 checkers pass correct code and catch each usual mistake with its own hint."""
+
+from __future__ import annotations
+
+import torch
+
+from tinytx import Seq2Seq
+from tinytx.nn.attention import padding_mask as reference_padding_mask
+from tinytx.teach import checks
+
+from checker_helpers import assert_hint, assert_passes, run  # tests/checker_helpers.py
+
+
+def test_not_attempted_is_friendly(capsys):
+    def stub(*args, **kwargs):
+        raise NotImplementedError
+
+    for checker in (checks.decoder_io, checks.padding_mask, checks.greedy_decode):
+        passed, printed = run(checker, stub, capsys)
+        assert not passed
+        assert printed.startswith(f"… {checker.__name__}: not attempted yet")
+
+
+# ---------------------------------------------------------------- decoder_io
+
+
+def decoder_io_correct(sequences, bos_id, eos_id, pad_id):
+    length = max(len(s) for s in sequences) + 1
+    inputs = [[bos_id] + s + [pad_id] * (length - 1 - len(s)) for s in sequences]
+    targets = [s + [eos_id] + [pad_id] * (length - 1 - len(s)) for s in sequences]
+    return torch.tensor(inputs), torch.tensor(targets)
+
+
+def test_decoder_io_accepts_correct_code(capsys):
+    assert_passes(checks.decoder_io, decoder_io_correct, capsys)
+
+
+def test_decoder_io_not_shifted(capsys):
+    def same(sequences, bos_id, eos_id, pad_id):
+        x, _ = decoder_io_correct(sequences, bos_id, eos_id, pad_id)
+        return x, x.clone()
+
+    assert_hint(checks.decoder_io, same, "identical", capsys)
+
+
+def test_decoder_io_swapped(capsys):
+    def swapped(sequences, bos_id, eos_id, pad_id):
+        x, y = decoder_io_correct(sequences, bos_id, eos_id, pad_id)
+        return y, x
+
+    assert_hint(checks.decoder_io, swapped, "you swapped them", capsys)
+
+
+def test_decoder_io_forgets_eos(capsys):
+    def no_eos(sequences, bos_id, eos_id, pad_id):
+        length = max(len(s) for s in sequences)
+        inputs = [[bos_id] + s[:-1] + [pad_id] * (length - len(s)) for s in sequences]
+        targets = [s + [pad_id] * (length - len(s)) for s in sequences]
+        return torch.tensor(inputs), torch.tensor(targets)
+
+    assert_hint(checks.decoder_io, no_eos, "forget the eos", capsys)
+
+
+def test_decoder_io_eos_in_input(capsys):
+    def eos_in_input(sequences, bos_id, eos_id, pad_id):
+        length = max(len(s) for s in sequences) + 2
+        inputs = [[bos_id] + s + [eos_id] + [pad_id] * (length - 2 - len(s)) for s in sequences]
+        targets = [s + [eos_id] + [pad_id] * (length - 1 - len(s)) for s in sequences]
+        return torch.tensor(inputs), torch.tensor(targets)
+
+    assert_hint(checks.decoder_io, eos_in_input, "decoder input contains eos", capsys)
+
+
+def test_decoder_io_hard_coded_ids(capsys):
+    def fixed(sequences, bos_id, eos_id, pad_id):
+        return decoder_io_correct(sequences, 1, 2, 0)
+
+    assert_hint(checks.decoder_io, fixed, "fixed ids", capsys)
+
+
+# ---------------------------------------------------------------- padding_mask
+
+
+def test_padding_mask_accepts_correct_code(capsys):
+    assert_passes(checks.padding_mask, reference_padding_mask, capsys)
+
+
+def test_padding_mask_inverted(capsys):
+    assert_hint(checks.padding_mask, lambda ids, pad: (ids == pad)[:, None, None, :], "inverted", capsys)
+
+
+def test_padding_mask_masks_queries(capsys):
+    assert_hint(checks.padding_mask, lambda ids, pad: (ids != pad)[:, None, :, None], "masks queries", capsys)
+
+
+def test_padding_mask_flat_shape(capsys):
+    assert_hint(checks.padding_mask, lambda ids, pad: ids != pad, "(B, 1, 1, S)", capsys)
+
+
+def test_padding_mask_float(capsys):
+    assert_hint(checks.padding_mask, lambda ids, pad: (ids != pad).float()[:, None, None, :], "boolean", capsys)
+
+
+def test_padding_mask_zero_instead_of_pad_id(capsys):
+    assert_hint(checks.padding_mask, lambda ids, pad: (ids != 0)[:, None, None, :], "pad_id argument", capsys)
+
+
+# ---------------------------------------------------------------- greedy_decode
+
+
+def greedy_correct(model, src, max_len):
+    cfg = model.config
+    memory = model.encode(src)
+    tgt = torch.full((src.shape[0], 1), cfg.bos_id)
+    finished = torch.zeros(src.shape[0], dtype=torch.bool)
+    while tgt.shape[1] < max_len and not finished.all():
+        nxt = model.decode(tgt, memory, src)[:, -1].argmax(-1).masked_fill(finished, cfg.pad_id)
+        tgt = torch.cat([tgt, nxt[:, None]], dim=1)
+        finished |= nxt == cfg.eos_id
+    return tgt
+
+
+def test_greedy_accepts_correct_code(capsys):
+    assert_passes(checks.greedy_decode, greedy_correct, capsys)
+    assert_passes(checks.greedy_decode, lambda model, src, max_len: Seq2Seq.translate(model, src, max_len), capsys)
+
+
+def test_greedy_does_not_feed_back(capsys):
+    def bos_only(model, src, max_len):
+        memory = model.encode(src)
+        start = torch.full((src.shape[0], 1), model.config.bos_id)
+        tgt = start
+        while tgt.shape[1] < max_len:
+            nxt = model.decode(start, memory, src)[:, -1].argmax(-1)
+            tgt = torch.cat([tgt, nxt[:, None]], dim=1)
+        return tgt
+
+    assert_hint(checks.greedy_decode, bos_only, "did not feed the prediction back", capsys)
+
+
+def test_greedy_ignores_eos(capsys):
+    def no_stop(model, src, max_len):
+        memory = model.encode(src)
+        tgt = torch.full((src.shape[0], 1), model.config.bos_id)
+        while tgt.shape[1] < max_len:
+            nxt = model.decode(tgt, memory, src)[:, -1].argmax(-1)
+            tgt = torch.cat([tgt, nxt[:, None]], dim=1)
+        return tgt
+
+    assert_hint(checks.greedy_decode, no_stop, "after its eos", capsys)
+
+
+def test_greedy_does_not_stop_when_all_finished(capsys):
+    def runs_on(model, src, max_len):
+        cfg = model.config
+        memory = model.encode(src)
+        tgt = torch.full((src.shape[0], 1), cfg.bos_id)
+        finished = torch.zeros(src.shape[0], dtype=torch.bool)
+        while tgt.shape[1] < max_len:
+            nxt = model.decode(tgt, memory, src)[:, -1].argmax(-1).masked_fill(finished, cfg.pad_id)
+            tgt = torch.cat([tgt, nxt[:, None]], dim=1)
+            finished |= nxt == cfg.eos_id
+        return tgt
+
+    assert_hint(checks.greedy_decode, runs_on, "Stop the loop once all rows are finished", capsys)
+
+
+def test_greedy_drops_bos(capsys):
+    assert_hint(checks.greedy_decode, lambda m, s, n: greedy_correct(m, s, n)[:, 1:], "bos", capsys)
