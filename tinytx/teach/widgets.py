@@ -271,14 +271,10 @@ def next_token_explorer(model: torch.nn.Module, tokenizer, text: str, *, top: in
     labels = [viz.show_char(tokenizer.decode([i])) for i in range(tokenizer.vocab_size)]
 
     def draw(text: str, temperature: float) -> None:
-        try:
-            ids = tokenizer.encode(text)[-block_size:]
-        except ValueError as error:
-            print(error)
+        ids = _encode_prompt(tokenizer, text)
+        if ids is None:
             return
-        if not ids:
-            print("type a prompt")
-            return
+        ids = ids[-block_size:]
         with torch.no_grad():
             logits, _ = model(torch.tensor([ids], device=next(model.parameters()).device))
         probs = softmax(logits[0, -1].to("cpu", torch.float32), temperature=temperature)
@@ -343,13 +339,8 @@ def generation_playground(model: torch.nn.Module, tokenizer, prompt: str = "ROME
     labels = [viz.show_char(tokenizer.decode([i])) for i in range(tokenizer.vocab_size)]
 
     def draw(prompt: str, temperature: float, top_k: int, top_p: float, length: int) -> None:
-        try:
-            ids = tokenizer.encode(prompt)
-        except ValueError as error:
-            print(error)
-            return
-        if not ids:
-            print("type a prompt")
+        ids = _encode_prompt(tokenizer, prompt)
+        if ids is None:
             return
         device = next(model.parameters()).device
         idx = torch.tensor([ids], device=device)
@@ -373,3 +364,16 @@ def generation_playground(model: torch.nn.Module, tokenizer, prompt: str = "ROME
         draw, {"prompt": text_box, "temperature": temperature, "top_k": top_k, "top_p": top_p, "length": length}
     )
     return ipywidgets.VBox([text_box, ipywidgets.HBox([temperature, length]), ipywidgets.HBox([top_k, top_p]), output])
+
+
+def _encode_prompt(tokenizer, text: str) -> list[int] | None:
+    """The prompt's ids, or None after printing why there are none (unknown character, empty box)."""
+    try:
+        ids = tokenizer.encode(text)
+    except ValueError as error:
+        print(error)
+        return None
+    if not ids:
+        print("type a prompt")
+        return None
+    return ids
