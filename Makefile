@@ -1,7 +1,9 @@
 # tinytx: build the book, run the tests, refresh notebook outputs.
 #
-#   make book      strict Jupyter Book build -> _build/html/index.html
+#   make book      strict Jupyter Book build -> _build/html/index.html (works offline)
 #   make test      unit tests + nbval on every notebook + strict book build
+#                  + the rendered book driven in headless Chromium
+#   make student   the student edition: student/tinytx-student/ and its .zip
 #   make lab       JupyterLab on notebooks/
 #   make execute   re-run notebooks in place (NB=notebooks/05_softmax.ipynb for one)
 #
@@ -28,8 +30,15 @@ export PYTHONHASHSEED := 0
 unexport MPLBACKEND
 
 BOOK_BUILD := $(BIN)/jupyter-book build . -W -n --keep-going --all
+# The JavaScript the book serves itself (widgets, maths), from npm at the versions
+# package-lock.json pins; _config.yml points the build at these copies, not at CDNs.
+ASSETS := _build/assets/vendor
+ASSETS_STAMP := _build/assets/.installed
+# Debian's Chromium drives the browser test (never a tool's own browser download).
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_TEST := CHROMIUM=$(CHROMIUM) $(BIN)/pytest tests/browser -q
 
-.PHONY: venv .venv test book lab execute clean
+.PHONY: venv .venv test book browser-test chromium lab execute student clean
 
 venv .venv: $(STAMP)
 
@@ -42,14 +51,40 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-test: $(STAMP)
-	$(BIN)/pytest tests $(wildcard notebooks) --nbval --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg
-	$(BOOK_BUILD)
+# The widget manager finds its fonts at <data-jupyter-widgets-cdn>/@jupyter-widgets/
+# html-manager/dist/, so its files keep npm's layout under vendor/.
+$(ASSETS_STAMP): package.json package-lock.json Makefile
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(ASSETS) && mkdir -p $(ASSETS)/@jupyter-widgets/html-manager/dist $(ASSETS)/requirejs
+	cp node_modules/requirejs/require.js $(ASSETS)/requirejs/
+	cp node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js \
+		node_modules/@jupyter-widgets/html-manager/dist/*.{woff,woff2,ttf,eot,svg} \
+		$(ASSETS)/@jupyter-widgets/html-manager/dist/
+	cp -r node_modules/mathjax/es5 $(ASSETS)/mathjax
+	cp node_modules/mathjax/LICENSE $(ASSETS)/mathjax/
+	touch $@
 
-book: $(STAMP)
+# Unit tests and nbval first; the book is built and driven in a browser after them.
+test: $(STAMP) $(ASSETS_STAMP) chromium
+	$(BIN)/pytest tests $(wildcard notebooks) --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --ignore=tests/browser
+	$(BOOK_BUILD)
+	$(BROWSER_TEST)
+
+book: $(STAMP) $(ASSETS_STAMP)
 	$(BOOK_BUILD)
 	@echo "Book written to _build/html/index.html (serve it: python -m http.server -d _build/html)"
+
+# The built book in headless Chromium, offline; screenshots land in _build/screenshots/.
+browser-test: book chromium
+	$(BROWSER_TEST)
+
+# Installs Debian's chromium when it is missing (as root, or through sudo).
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
+		echo "Chromium not found at $(CHROMIUM): install Debian's (apt-get install chromium) or set CHROMIUM=/path"; exit 1; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium
 
 # Jupyter refuses to start as root (containers, some lab machines) unless told.
 lab: $(STAMP)
@@ -70,5 +105,8 @@ execute: $(STAMP)
 			"$$nb"; \
 	done
 
+student: $(STAMP)
+	$(BIN)/python -m tinytx.teach.student build --notebooks notebooks --out student
+
 clean:
-	rm -rf _build .pytest_cache .hypothesis
+	rm -rf _build .pytest_cache .hypothesis student
