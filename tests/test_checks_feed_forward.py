@@ -163,6 +163,32 @@ def test_ffn_mistakes(candidate, hint, capsys):
     assert_hint(checks.ffn, candidate, hint, capsys)
 
 
+def test_ffn_layer_name_misspelt_in_init(capsys):
+    class MisspeltInInit(nn.Module):
+        def __init__(self, n_embd, activation="relu"):
+            super().__init__()
+            self.fc_in = nn.Linear(n_embd, 4 * n_embd)
+            self.fcout = nn.Linear(4 * n_embd, n_embd)  # the reader's typo
+
+        def forward(self, x):
+            return self.fc_out(F.relu(self.fc_in(x)))
+
+    assert_hint(checks.ffn, MisspeltInInit, "nn.Linear called self.fc_out; it has self.fcout", capsys)
+
+
+def test_ffn_layer_name_misspelt_in_forward(capsys):
+    class MisspeltInForward(nn.Module):
+        def __init__(self, n_embd, activation="relu"):
+            super().__init__()
+            self.fc_in = nn.Linear(n_embd, 4 * n_embd)
+            self.fc_out = nn.Linear(4 * n_embd, n_embd)
+
+        def forward(self, x):
+            return self.fcout(F.relu(self.fc_in(x)))  # the reader's typo
+
+    assert_hint(checks.ffn, MisspeltInForward, "forward uses self.fcout, which __init__ never created", capsys)
+
+
 def test_ffn_constructor_errors_become_hints(capsys):
     class Crashes(nn.Module):
         def __init__(self, n_embd, activation="relu"):

@@ -138,6 +138,13 @@ def test_tie_weights_mistakes(mistake, hint, capsys):
     assert_hint(checks.tie_weights, mistake, hint, capsys)
 
 
+def test_tie_weights_misspelt_attribute_adds_a_parameter(capsys):
+    def misspelt(model):
+        model.head.weigth = model.tok_embed.weight  # registers a new parameter; the head keeps its own
+
+    assert_hint(checks.tie_weights, misspelt, "created a new parameter, model.head.weigth", capsys)
+
+
 # ---------------------------------------------------------------- label_smoothed_cross_entropy
 
 

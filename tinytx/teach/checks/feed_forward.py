@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import math
+import re
 from typing import Callable
 
 import torch
@@ -150,6 +152,22 @@ def _make(cls: Callable, *args, **kwargs) -> nn.Module:
     return module
 
 
+def _forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`call(module, x)`, with a hint when forward reads an attribute that __init__ never created."""
+    try:
+        return call(module, x)
+    except CheckFailed as failure:
+        pattern = "AttributeError: '" + re.escape(type(module).__name__) + r"' object has no attribute '(\w+)'"
+        missing = re.search(pattern, str(failure))
+        if missing:
+            created = ", ".join(f"self.{child}" for child, _ in module.named_children())
+            raise CheckFailed(
+                f"forward uses self.{missing.group(1)}, which __init__ never created (it created {created}). "
+                "An attribute must be spelt the same way in __init__ and in forward"
+            ) from None
+        raise
+
+
 @checker("ffn")
 def ffn(cls: Callable) -> str:
     """Check a module class `cls(n_embd, activation="relu")` with fc_in, fc_out against tinytx.FeedForward."""
@@ -157,7 +175,10 @@ def ffn(cls: Callable) -> str:
     module = _make(cls, n_embd)
     for name in ("fc_in", "fc_out"):
         if not isinstance(getattr(module, name, None), nn.Linear):
-            raise CheckFailed(f"the module needs an nn.Linear called self.{name}")
+            linears = [child for child, layer in module.named_children() if isinstance(layer, nn.Linear)]
+            near = difflib.get_close_matches(name, linears, n=1)
+            typo = f"; it has self.{near[0]}, a misspelling?" if near else ""
+            raise CheckFailed(f"the module needs an nn.Linear called self.{name}{typo}")
     if module.fc_in.bias is None or module.fc_out.bias is None:
         raise CheckFailed("fc_in and fc_out need their biases: leave nn.Linear's default bias=True")
     hidden = module.fc_in.out_features
@@ -182,7 +203,7 @@ def ffn(cls: Callable) -> str:
             raise CheckFailed(f"could not copy tinytx.FeedForward's weights into yours (fc_in, fc_out with biases): {error}") from None
         module.eval()
         with torch.no_grad():
-            out = call(module, x)
+            out = _forward(module, x)
             expected = reference(x)
             fc_in, fc_out = reference.fc_in, reference.fc_out
             if out.shape != expected.shape:

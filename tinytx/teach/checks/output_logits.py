@@ -170,6 +170,7 @@ def tie_weights(fn: Callable) -> str:
     V, C = model.config.vocab_size, model.config.n_embd
     before = model.num_parameters()
     embedding, head = model.tok_embed.weight, model.head.weight
+    names_before = {name for name, _ in model.named_parameters(remove_duplicate=False)}
     try:
         returned = fn(model)
     except NotImplementedError:
@@ -194,6 +195,13 @@ def tie_weights(fn: Callable) -> str:
             "x @ weight.T itself: no transpose is needed"
         )
     if shared is not model.tok_embed.weight:
+        added = sorted({name for name, _ in model.named_parameters(remove_duplicate=False)} - names_before)
+        if added:
+            raise CheckFailed(
+                f"your assignment created a new parameter, model.{added[0]}, and left model.head.weight as it "
+                "was. A module accepts any attribute name, so a misspelt one silently adds a parameter that "
+                "nothing uses. Assign to the exact name: model.head.weight = model.tok_embed.weight"
+            )
         if shared.data_ptr() == model.tok_embed.weight.data_ptr():
             raise CheckFailed(
                 "the head and the embedding share memory but are still two Parameters (did you assign .data?). "
