@@ -1,0 +1,4 @@
+// Where the widget manager's files live. require.js resolves the manager's module URL
+// against baseUrl (by default the page's folder), and the manager loads its fonts from
+// beside that URL: point it at the book's own copy, _static/vendor/ (see the Makefile).
+require.config({ baseUrl: new URL("vendor/", document.currentScript.src).href });

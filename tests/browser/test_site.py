@@ -1,0 +1,156 @@
+"""The rendered book, driven in a real headless Chromium with the network cut off.
+
+Run by `make browser-test` (part of `make test`) after `make book`. It serves
+`_build/html` on 127.0.0.1, aborts every request that leaves it (the site must be
+offline-complete), and for every page checks: no failed request and no console error,
+every image loaded, all maths typeset by MathJax, and on chapter pages the Colab link,
+numbered exercises and a working "Show solution". Chapter 05's widget must render its
+slider. Screenshots of every page at desktop (1280 px) and phone (390 px) widths go to
+`_build/screenshots/`. Chromium is Debian's (`CHROMIUM`, default /usr/bin/chromium).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+from playwright.sync_api import Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE = ROOT / "_build" / "html"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Without the background-networking flags Chromium phones home at start-up, which a closed
+# network refuses; the user-data dir is a fresh one per launch (Playwright's default).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+
+def toc_pages() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    return [f + ".html" for f in files] + ["genindex.html", "search.html"]
+
+
+PAGES = toc_pages()
+CHAPTERS = [p for p in PAGES if p.startswith("notebooks/")]
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output to the test results
+        pass
+
+
+@pytest.fixture(scope="module")
+def site_url():
+    assert (SITE / "index.html").is_file(), f"{SITE} has no book: run `make book` first"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(SITE)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}: `apt-get install chromium`, or set CHROMIUM"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """One page opened at one width, with everything that went wrong while it loaded."""
+
+    def __init__(self, browser, site_url: str, page_path: str, width: int):
+        self.context = browser.new_context(viewport={"width": width, "height": 900})
+        self.page: Page = self.context.new_page()
+        self.problems: list[str] = []
+        self.context.route("**/*", self._offline)
+        self.page.on("console", lambda m: m.type == "error" and self.problems.append(f"console error: {m.text}"))
+        self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        self.page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} ({r.failure})"))
+        self.page.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"))
+        self.site_url = site_url
+        self.page.goto(site_url + page_path, wait_until="networkidle")
+        self.page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')")
+        self.page.wait_for_function("[...document.images].every(i => i.complete)")
+        # MathJax typesets after load; its promise settles when the page is done
+        self.page.evaluate("window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+        self.page.wait_for_load_state("networkidle")
+
+    def _offline(self, route):
+        if route.request.url.startswith(self.site_url):
+            route.continue_()
+        else:  # the book must not need the network: anything leaving 127.0.0.1 is a failure
+            self.problems.append(f"left the site: {route.request.url}")
+            route.abort()
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser, site_url):
+    opened = []
+
+    def open_page(page_path: str, width: str = "desktop") -> Visit:
+        opened.append(Visit(browser, site_url, page_path, WIDTHS[width]))
+        return opened[-1]
+
+    yield open_page
+    for v in opened:
+        v.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_works_offline(visit, page_path, width):
+    v = visit(page_path, width)
+    out = SCREENSHOTS / width / (page_path.replace("/", "__").removesuffix(".html") + ".png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    v.page.screenshot(path=str(out), full_page=True)
+
+    assert not v.problems, "\n".join(["failed requests, requests leaving the site, console errors:"] + v.problems)
+    broken = v.page.evaluate("[...document.images].filter(i => !(i.naturalWidth > 0)).map(i => i.src)")
+    assert broken == [], "images that did not load"
+    raw = v.page.evaluate(r"""[...document.querySelectorAll('.math')]
+        .filter(e => !e.querySelector('mjx-container') && /\\\(|\\\[|\$\$|\\begin/.test(e.textContent))
+        .map(e => e.textContent.slice(0, 80))""")
+    assert raw == [], "maths left as raw TeX"
+    if v.page.locator(".math").count():
+        assert v.page.locator("mjx-container").count() > 0, "MathJax typeset nothing"
+    too_wide = v.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert too_wide <= 0, f"the page scrolls sideways by {too_wide} px at {WIDTHS[width]} px"
+
+
+@pytest.mark.parametrize("page_path", CHAPTERS)
+def test_chapter_has_colab_link_numbered_exercises_and_folded_solutions(visit, page_path):
+    page, name = visit(page_path).page, Path(page_path).stem
+    colab = f"https://colab.research.google.com/github/tinytx/tinytx/blob/main/notebooks/{name}.ipynb"
+    assert page.locator(f'a[href="{colab}"]').count() == 1
+    chapter = int(name[:2])
+    numbers = {int(n) for n in re.findall(rf"Exercise {chapter}\.(\d+)", page.locator("article").inner_text())}
+    assert numbers and numbers == set(range(1, max(numbers) + 1)), numbers
+    solutions = page.locator("details.hide.above-input", has=page.locator("summary", has_text="Show solution"))
+    assert solutions.count() == len(numbers), "one folded solution per exercise"
+    first = solutions.first
+    assert not first.locator(".cell_input").is_visible()
+    first.locator("summary").click()
+    assert first.locator(".cell_input").is_visible()
+    assert "def " in first.locator(".cell_input").inner_text()
+
+
+def test_softmax_chapter_widget_renders_a_slider(visit):
+    v = visit("notebooks/05_softmax.html")
+    slider = v.page.locator(".widget-slider").first
+    slider.wait_for(state="visible", timeout=15_000)
+    assert v.problems == []
