@@ -231,7 +231,7 @@ def test_readme_quick_start_is_make_book_and_make_test():
     assert _shell_commands(_section(readme, "Quick start")) == ["make book", "make test"]
 
 
-def test_make_test_runs_unit_tests_nbval_and_the_strict_book_build():
+def test_make_test_runs_unit_tests_nbval_the_strict_book_build_and_the_browser_test():
     dry_run = subprocess.run(
         ["make", "--dry-run", "--no-print-directory", "--always-make", "test", "book"],
         cwd=ROOT,
@@ -243,3 +243,6 @@ def test_make_test_runs_unit_tests_nbval_and_the_strict_book_build():
     assert "--nbval --nbval-current-env" in dry_run
     assert "--nbval-sanitize-with tests/nbval_sanitize.cfg" in dry_run
     assert "jupyter-book build . -W -n --keep-going" in dry_run
+    # ...and then drives the built site in Chromium, after the build
+    assert "pytest tests/browser" in dry_run
+    assert dry_run.index("pytest tests/browser") > dry_run.index("jupyter-book build")
