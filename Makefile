@@ -4,6 +4,9 @@
 #   make test      unit tests + nbval on every notebook + strict book build
 #                  + the rendered book driven in headless Chromium
 #   make student   the student edition: student/tinytx-student/ and its .zip
+#   make bench     the benchmarks (python -m tinytx.bench); needs TINYTX_DATA
+#   make test-gpu  nbval on every notebook with CUDA required (TINYTX_DEVICE=cuda)
+#   make test-determinism  every notebook executed twice; outputs must match
 #   make lab       JupyterLab on notebooks/
 #   make execute   re-run notebooks in place (NB=notebooks/05_softmax.ipynb for one)
 #
@@ -38,7 +41,7 @@ ASSETS_STAMP := _build/assets/.installed
 CHROMIUM ?= /usr/bin/chromium
 BROWSER_TEST := CHROMIUM=$(CHROMIUM) $(BIN)/pytest tests/browser -q
 
-.PHONY: venv .venv test book browser-test chromium lab execute student clean
+.PHONY: venv .venv test test-gpu test-determinism book browser-test chromium bench lab execute student clean
 
 venv .venv: $(STAMP)
 
@@ -67,7 +70,7 @@ $(ASSETS_STAMP): package.json package-lock.json Makefile
 # Unit tests and nbval first; the book is built and driven in a browser after them.
 test: $(STAMP) $(ASSETS_STAMP) chromium
 	$(BIN)/pytest tests $(wildcard notebooks) --nbval --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg --ignore=tests/browser
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --ignore=tests/browser --ignore=tests/determinism
 	$(BOOK_BUILD)
 	$(BROWSER_TEST)
 
@@ -104,6 +107,25 @@ execute: $(STAMP)
 			--ExecutePreprocessor.record_timing=False \
 			"$$nb"; \
 	done
+
+# The same notebooks and the same committed outputs, on CUDA; stops at once without a GPU.
+test-gpu: $(STAMP)
+	$(BIN)/python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else \
+		'make test-gpu: torch sees no CUDA device here; run it on a GPU machine')"
+	TINYTX_DEVICE=cuda $(BIN)/pytest $(wildcard notebooks) --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# Every notebook executed twice in fresh kernels: the compared outputs must not differ.
+test-determinism: $(STAMP)
+	$(BIN)/pytest tests/determinism -q
+
+# Figures, not pass/fail: see book/performance.md for the latest table.
+bench: $(STAMP)
+	@test -n "$${TINYTX_DATA:-}" || { echo "make bench: set TINYTX_DATA to the folder with tinyshakespeare.txt"; exit 1; }
+	$(BIN)/python -m tinytx.bench attention
+	$(BIN)/python -m tinytx.bench generate
+	$(BIN)/python -m tinytx.bench train-to-target --target 1.886 --data "$$TINYTX_DATA/tinyshakespeare.txt"
+	$(BIN)/python -m tinytx.bench book
 
 student: $(STAMP)
 	$(BIN)/python -m tinytx.teach.student build --notebooks notebooks --out student

@@ -43,6 +43,7 @@ def test_seed_makes_runs_repeatable_and_returns_a_generator():
 
 
 def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.delenv("TINYTX_DEVICE", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert tinytx.pick_device().type == "cuda"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -50,6 +51,20 @@ def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
     assert tinytx.pick_device().type == "mps"
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert tinytx.pick_device() == torch.device("cpu")
+
+
+def test_tinytx_device_overrides_the_choice_and_never_falls_back(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("TINYTX_DEVICE", "cpu")
+    assert tinytx.pick_device() == torch.device("cpu")
+    monkeypatch.setenv("TINYTX_DEVICE", " CUDA ")
+    assert tinytx.pick_device().type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="TINYTX_DEVICE=cuda but PyTorch sees no cuda device"):
+        tinytx.pick_device()
+    monkeypatch.setenv("TINYTX_DEVICE", "gpu")
+    with pytest.raises(ValueError, match="'gpu' is not a device; use one of cpu, cuda, mps"):
+        tinytx.pick_device()
 
 
 def test_every_subpackage_is_listed_for_installation():

@@ -63,7 +63,7 @@ def test_a_malicious_pickle_never_executes(tmp_path, monkeypatch):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as file:
         pickle.dump({"kind": "GPT", "payload": Exploit()}, file)
-    with pytest.raises(ValueError, match="evil.pt is not a plain tinytx checkpoint"):
+    with pytest.raises(ValueError, match="evil.pt is not a checkpoint"):  # refused before unpickling
         load(path)
     assert not (tmp_path / "PWNED").exists()
     torch.save({"kind": "GPT", "payload": Exploit()}, path)
@@ -75,9 +75,20 @@ def test_a_malicious_pickle_never_executes(tmp_path, monkeypatch):
 def test_truncated_and_foreign_files_get_clear_errors(tmp_path):
     path = save(gpt(), tmp_path / "model.pt")
     truncated = tmp_path / "truncated.pt"
-    truncated.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(ValueError, match="truncated.pt could not be read as a checkpoint"):
-        load(truncated)
+    for cut in (200, len(path.read_bytes()) // 2, len(path.read_bytes()) - 10):
+        truncated.write_bytes(path.read_bytes()[:cut])
+        with pytest.raises(ValueError, match="truncated.pt is truncated or corrupted: it starts like a checkpoint"):
+            load(truncated)
+    corrupted = tmp_path / "corrupted.pt"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 64] = bytes(64)  # zeros in the middle: the directory survives
+    corrupted.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupted.pt (could not be read as a checkpoint|.*do not match)"):
+        load(corrupted)
+    text = tmp_path / "notes.pt"
+    text.write_text("my notes")
+    with pytest.raises(ValueError, match="notes.pt is not a checkpoint: tinytx.save .* writes a zip archive"):
+        load(text)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)
     with pytest.raises(ValueError, match="foreign.pt is not a tinytx checkpoint"):

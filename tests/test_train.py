@@ -1,6 +1,8 @@
 """Training and evaluation: the schedule, learning on real text, history and bad input."""
 
 import math
+import os
+import signal
 
 import pytest
 import torch
@@ -82,21 +84,39 @@ def test_non_finite_loss_stops_with_the_step(shakespeare_ids):
         train(model, train_ids, val_ids, steps=3, batch_size=2, progress=False)
 
 
-def test_ctrl_c_returns_the_history_so_far(shakespeare_ids, monkeypatch):
+def test_ctrl_c_stops_after_the_step_in_progress_with_its_weights(shakespeare_ids, monkeypatch):
+    """A real SIGINT in the middle of step 2 (inside AdamW's update) ends training after
+    that step: the weights are exactly those of 3 uninterrupted steps, not half-updated."""
     tokenizer, train_ids, val_ids = shakespeare_ids
+    constant_lr = dict(lr=1e-3, min_lr=1e-3, warmup_steps=1, eval_interval=100, progress=False)
+    reference = small_gpt(tokenizer.vocab_size)
+    train(reference, train_ids, val_ids, steps=3, batch_size=2, **constant_lr)
+
     model = small_gpt(tokenizer.vocab_size)
     calls = {"n": 0}
     original = torch.optim.AdamW.step
 
-    def interrupt_on_third_step(self, *args, **kwargs):
+    def ctrl_c_during_third_update(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C or Jupyter's stop button sends
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(torch.optim.AdamW, "step", interrupt_on_third_step)
-    history = train(model, train_ids, val_ids, steps=10, batch_size=2, progress=False)
-    assert history.interrupted and history.steps == [0, 1]
+    monkeypatch.setattr(torch.optim.AdamW, "step", ctrl_c_during_third_update)
+    history = train(model, train_ids, val_ids, steps=10, batch_size=2, **constant_lr)
+    assert history.interrupted and history.steps == [0, 1, 2]
+    for (name, got), expected in zip(model.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(got, expected), name
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C works normally again
+
+
+def test_training_stops_at_the_first_evaluation_under_the_target(shakespeare_ids):
+    tokenizer, train_ids, val_ids = shakespeare_ids
+    model = small_gpt(tokenizer.vocab_size)
+    history = train(model, train_ids, val_ids, steps=200, batch_size=16, lr=3e-3, eval_interval=20,
+                    stop_at_val_loss=3.0, progress=False)
+    assert history.val_loss[-1] <= 3.0 and all(loss > 3.0 for loss in history.val_loss[:-1])
+    assert len(history.steps) == history.val_steps[-1] < 200
 
 
 @pytest.mark.parametrize(

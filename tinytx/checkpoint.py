@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,14 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; check the path (save one with tinytx.save(model, path))")
+    with open(path, "rb") as f:
+        starts_like_a_zip = f.read(4) == b"PK\x03\x04"  # torch.save writes a zip archive
+    if not starts_like_a_zip:
+        raise ValueError(f"{path} is not a checkpoint: tinytx.save (like torch.save) writes a zip archive, "
+                         "and this file is something else; pass the file that tinytx.save wrote")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is truncated or corrupted: it starts like a checkpoint but its end is missing "
+                         "(an interrupted copy or download?); copy or save it again")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:

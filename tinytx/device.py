@@ -2,17 +2,44 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import torch
 
+DEVICE_VARIABLE = "TINYTX_DEVICE"
+DEVICE_CHOICES = ("cpu", "cuda", "mps")
+
+
+def _available(kind: str) -> bool:
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        return mps is not None and mps.is_available()
+    return True
+
 
 def pick_device() -> torch.device:
-    """The fastest available device: CUDA, then Apple's MPS, then the CPU."""
+    """The fastest available device: CUDA, then Apple's MPS, then the CPU.
+
+    The environment variable TINYTX_DEVICE=cpu|cuda|mps overrides the choice (to run
+    the book on the CPU of a GPU machine, say); asking for one that is not there is an
+    error, not a silent fall-back, so a GPU test run cannot quietly use the CPU.
+    """
+    wanted = os.environ.get(DEVICE_VARIABLE, "").strip().lower()
+    if wanted:
+        if wanted not in DEVICE_CHOICES:
+            raise ValueError(f"{DEVICE_VARIABLE}={wanted!r} is not a device; use one of {', '.join(DEVICE_CHOICES)}")
+        if not _available(wanted):
+            raise RuntimeError(
+                f"{DEVICE_VARIABLE}={wanted} but PyTorch sees no {wanted} device here; "
+                f"unset {DEVICE_VARIABLE} to let tinytx pick, or install a {wanted} build of torch"
+            )
+        return torch.device(wanted)
     if torch.cuda.is_available():
         return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
+    if _available("mps"):
         return torch.device("mps")
     return torch.device("cpu")
 

@@ -8,7 +8,11 @@ the numbers are comparable from one evaluation to the next.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -43,6 +47,26 @@ def learning_rate(step: int, *, lr: float, steps: int, warmup_steps: int, min_lr
         return lr * (step + 1) / warmup_steps
     progress = (step - warmup_steps) / max(1, steps - warmup_steps)
     return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+@contextlib.contextmanager
+def _stop_requested_on_ctrl_c() -> Iterator[threading.Event]:
+    """While training, Ctrl-C (SIGINT) sets the event instead of raising KeyboardInterrupt.
+
+    An interrupt that raised inside `optimizer.step()` could leave some parameters updated
+    and others not; checking the event between steps stops on a whole step. Only the main
+    thread can own signal handlers; elsewhere the event is never set and a KeyboardInterrupt
+    still stops training (caught in `train`).
+    """
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: requested.set())
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _check_ids(ids: torch.Tensor, name: str, block_size: int) -> None:
@@ -102,6 +126,7 @@ def train(
     eval_interval: int | None = None,
     eval_windows: int = 200,
     grad_norm_every: int | None = None,
+    stop_at_val_loss: float | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> TrainHistory:
@@ -117,11 +142,14 @@ def train(
         eval_interval: validate every this many steps and at the end (default: 10 times in all).
         eval_windows: how many validation windows each evaluation uses (fixed, spread evenly).
         grad_norm_every: record every parameter's gradient norm every this many steps.
+        stop_at_val_loss: stop at the first evaluation whose validation loss is <= this.
         seed: seeds the batch sampler, so the same call sees the same batches.
         progress: show a tqdm progress bar.
 
-    Ctrl-C stops training cleanly and returns the history so far (interrupted=True).
-    A loss that is not finite stops training with a ValueError naming the step.
+    Ctrl-C stops training after the step in progress and returns the history so far
+    (interrupted=True); the model keeps the weights of its last complete step.
+    A loss that is not finite stops training with a ValueError naming the step, before
+    that step changes any weight.
     """
     block_size = model.config.block_size
     for name, value in (("steps", steps), ("batch_size", batch_size)):
@@ -151,44 +179,51 @@ def train(
 
         bar = tqdm(total=steps, desc="training", unit="step")
     model.train()
-    try:
-        for step in range(steps):
-            step_lr = learning_rate(step, lr=lr, steps=steps, warmup_steps=warmup_steps, min_lr=min_lr)
-            for group in optimizer.param_groups:
-                group["lr"] = step_lr
-            x, y = get_batch(train_ids, batch_size, block_size, generator=generator, device=device)
-            _, loss = model(x, y)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise ValueError(
-                    f"training loss became {loss_value} at step {step}; lower the learning rate "
-                    f"(lr={lr}) or keep gradient clipping on (grad_clip={grad_clip})"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_norm_every is not None and step % grad_norm_every == 0:
-                history.grad_norm_steps.append(step)
-                for name, param in model.named_parameters():
-                    if param.grad is not None:
-                        history.grad_norms.setdefault(name, []).append(param.grad.norm().item())
-            if grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            history.steps.append(step)
-            history.train_loss.append(loss_value)
-            history.lr.append(step_lr)
-            if (step + 1) % eval_interval == 0 or step + 1 == steps:
-                history.val_steps.append(step + 1)
-                history.val_loss.append(evaluate(model, val_ids, max_windows=eval_windows))
+    with _stop_requested_on_ctrl_c() as stop:
+        try:
+            for step in range(steps):
+                if stop.is_set():
+                    history.interrupted = True
+                    break
+                step_lr = learning_rate(step, lr=lr, steps=steps, warmup_steps=warmup_steps, min_lr=min_lr)
+                for group in optimizer.param_groups:
+                    group["lr"] = step_lr
+                x, y = get_batch(train_ids, batch_size, block_size, generator=generator, device=device)
+                _, loss = model(x, y)
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    raise ValueError(
+                        f"training loss became {loss_value} at step {step}; lower the learning rate "
+                        f"(lr={lr}) or keep gradient clipping on (grad_clip={grad_clip})"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if grad_norm_every is not None and step % grad_norm_every == 0:
+                    history.grad_norm_steps.append(step)
+                    for name, param in model.named_parameters():
+                        if param.grad is not None:
+                            history.grad_norms.setdefault(name, []).append(param.grad.norm().item())
+                if grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+                history.steps.append(step)
+                history.train_loss.append(loss_value)
+                history.lr.append(step_lr)
+                if (step + 1) % eval_interval == 0 or step + 1 == steps:
+                    history.val_steps.append(step + 1)
+                    history.val_loss.append(evaluate(model, val_ids, max_windows=eval_windows))
+                if bar is not None:
+                    bar.update(1)
+                    postfix = {"loss": f"{loss_value:.3f}"}
+                    if history.val_loss:
+                        postfix["val"] = f"{history.val_loss[-1]:.3f}"
+                    bar.set_postfix(postfix)
+                if stop_at_val_loss is not None and history.val_steps and history.val_steps[-1] == step + 1 \
+                        and history.val_loss[-1] <= stop_at_val_loss:
+                    break
+        except KeyboardInterrupt:  # raised only off the main thread, where no handler can be set
+            history.interrupted = True
+        finally:
             if bar is not None:
-                bar.update(1)
-                postfix = {"loss": f"{loss_value:.3f}"}
-                if history.val_loss:
-                    postfix["val"] = f"{history.val_loss[-1]:.3f}"
-                bar.set_postfix(postfix)
-    except KeyboardInterrupt:
-        history.interrupted = True
-    finally:
-        if bar is not None:
-            bar.close()
+                bar.close()
     return history

@@ -1,0 +1,222 @@
+"""Benchmarks: figures measured in one run, printed as tables (never timed tests).
+
+    python -m tinytx.bench train-to-target --target 1.886 --data PATH [--device D]
+    python -m tinytx.bench attention [--device D]
+    python -m tinytx.bench generate [--device D]
+    python -m tinytx.bench book [--notebooks notebooks]
+
+train-to-target trains a character GPT of nanoGPT's CPU size (4 layers, 4 heads, 128
+dims, block 64) with tinytx.train until the validation loss on a fixed sample is at
+most the target; its last line is exactly
+`train-to-target: val_loss=X wall_s=Y steps=N tokens_per_s=Z`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from tinytx.config import GPTConfig
+from tinytx.data import train_val_split
+from tinytx.device import pick_device, seed
+from tinytx.generate import generate
+from tinytx.model import GPT
+from tinytx.nn.attention import scaled_dot_product_attention
+from tinytx.tokenizers import CharTokenizer
+from tinytx.train import evaluate, train
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything train-to-target chooses; the defaults are the measured best on 2 CPU cores."""
+
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    block_size: int = 64
+    batch_size: int = 32
+    lr: float = 3e-3
+    min_lr: float = 3e-4
+    warmup_steps: int = 50
+    steps: int = 1500  # the length of the cosine schedule; training stops at the target before
+    eval_interval: int = 100
+    eval_windows: int = 400  # 400 windows x 64 = 25,600 validation characters, spread evenly
+
+
+# nanoGPT's Shakespeare-char GPU configuration (6 layers, 6 heads, 384 dims, block 256).
+GPU_RECIPE = Recipe(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, lr=1e-3, min_lr=1e-4,
+                    warmup_steps=100, steps=5000, eval_interval=250, eval_windows=400)
+
+
+def describe_machine(device: torch.device) -> str:
+    cpu = platform.processor() or platform.machine()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{os.cpu_count()} CPU cores ({cpu})"
+    return f"{name}, torch {torch.__version__}, {torch.get_num_threads()} threads, Python {platform.python_version()}"
+
+
+def train_to_target(text: str, target: float, device: torch.device, recipe: Recipe, seed_value: int = 0) -> dict:
+    """Train until the validation loss reaches `target`; the wall time covers the whole run
+    (model creation, every step and every evaluation), not the data preparation."""
+    tokenizer = CharTokenizer.from_text(text)
+    ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    train_ids, val_ids = train_val_split(ids, 0.1)
+    train_ids, val_ids = train_ids.to(device), val_ids.to(device)
+    start = time.perf_counter()
+    seed(seed_value)
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=recipe.block_size, n_layer=recipe.n_layer,
+                       n_head=recipe.n_head, n_embd=recipe.n_embd, dropout=0.0)
+    model = GPT(config).to(device)
+    history = train(model, train_ids, val_ids, steps=recipe.steps, batch_size=recipe.batch_size, lr=recipe.lr,
+                    min_lr=recipe.min_lr, warmup_steps=recipe.warmup_steps, eval_interval=recipe.eval_interval,
+                    eval_windows=recipe.eval_windows, stop_at_val_loss=target, seed=seed_value, progress=False)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - start
+    steps = len(history.steps)
+    return {
+        "val_loss": history.val_loss[-1],
+        "reached": history.val_loss[-1] <= target,
+        "wall_s": wall,
+        "steps": steps,
+        "tokens_per_s": steps * recipe.batch_size * recipe.block_size / wall,
+        "curve": list(zip(history.val_steps, history.val_loss)),
+        "full_val_loss": evaluate(model, val_ids),
+    }
+
+
+def _time(fn, repeats: int, device: torch.device) -> float:
+    """Median seconds of `fn()` over `repeats` runs, after two warm-up runs."""
+    times = []
+    for i in range(repeats + 2):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def attention_table(device: torch.device, lengths=(64, 128, 256, 512, 1024), batch: int = 8, heads: int = 4,
+                    head_dim: int = 32) -> list[tuple[int, float, float]]:
+    """(T, explicit ms, fused ms) for causal attention forward + backward at each length."""
+    rows = []
+    for T in lengths:
+        q, k, v = (torch.randn(batch, heads, T, head_dim, device=device, requires_grad=True) for _ in range(3))
+
+        def explicit():
+            out, _ = scaled_dot_product_attention(q, k, v, causal=True)
+            out.sum().backward()
+
+        def fused():
+            F.scaled_dot_product_attention(q, k, v, is_causal=True).sum().backward()
+
+        repeats = 10 if T <= 256 else 5
+        rows.append((T, _time(explicit, repeats, device) * 1e3, _time(fused, repeats, device) * 1e3))
+    return rows
+
+
+def generate_table(device: torch.device, new_tokens=(100, 250, 500), block_size: int = 256) -> list[tuple[int, float, float]]:
+    """(new tokens, tokens/s with the KV cache, tokens/s recomputing) for a 6x6x192 GPT."""
+    seed(0)
+    model = GPT(GPTConfig(vocab_size=65, block_size=block_size, n_layer=6, n_head=6, n_embd=192)).to(device)
+    prompt = torch.zeros(1, 1, dtype=torch.long, device=device)
+    rows = []
+    for n in new_tokens:
+        speeds = []
+        for use_cache in (True, False):
+            t0 = time.perf_counter()
+            generate(model, prompt, n, temperature=0.0, use_cache=use_cache)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            speeds.append(n / (time.perf_counter() - t0))
+        rows.append((n, *speeds))
+    return rows
+
+
+def book_table(notebooks: Path) -> list[tuple[str, float]]:
+    """(notebook, seconds) for each chapter run top to bottom in a fresh kernel, in a copy."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    rows = []
+    for path in sorted(notebooks.glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+        t0 = time.perf_counter()
+        client.execute()
+        rows.append((path.stem, time.perf_counter() - t0))
+    return rows
+
+
+def _device(name: str | None) -> torch.device:
+    return torch.device(name) if name else pick_device()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tinytx.bench", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    ttt = commands.add_parser("train-to-target", help="train a char GPT until val loss <= target")
+    ttt.add_argument("--target", type=float, required=True)
+    ttt.add_argument("--data", type=Path, required=True, help="a text file, e.g. tinyshakespeare.txt")
+    ttt.add_argument("--device")
+    ttt.add_argument("--seed", type=int, default=0)
+    ttt.add_argument("--recipe", choices=("cpu", "gpu"), help="default: gpu on CUDA, else cpu")
+    for name in ("attention", "generate"):
+        commands.add_parser(name).add_argument("--device")
+    book = commands.add_parser("book", help="execution time of every notebook")
+    book.add_argument("--notebooks", type=Path, default=Path("notebooks"))
+    args = parser.parse_args(argv)
+
+    if args.command == "book":
+        rows = book_table(args.notebooks)
+        print(f"book: {describe_machine(torch.device('cpu'))}")
+        print(f"{'notebook':<28}{'seconds':>9}")
+        for name, seconds in rows:
+            print(f"{name:<28}{seconds:>9.1f}")
+        print(f"{'total':<28}{sum(s for _, s in rows):>9.1f}")
+        return 0
+
+    device = _device(args.device)
+    print(f"{args.command}: {describe_machine(device)}")
+    if args.command == "attention":
+        print(f"{'T':>6}{'explicit ms':>13}{'fused ms':>10}{'explicit/fused':>16}")
+        for T, explicit, fused in attention_table(device):
+            print(f"{T:>6}{explicit:>13.2f}{fused:>10.2f}{explicit / fused:>15.2f}x")
+    elif args.command == "generate":
+        print(f"{'new tokens':>11}{'cached tok/s':>14}{'recompute tok/s':>17}{'speed-up':>10}")
+        for n, cached, recompute in generate_table(device):
+            print(f"{n:>11}{cached:>14.0f}{recompute:>17.0f}{cached / recompute:>9.1f}x")
+    else:
+        if not args.data.is_file():
+            print(f"error: --data {args.data} is not a file; pass the Tiny Shakespeare text, "
+                  "e.g. --data ../shared/data/tinyshakespeare.txt", file=sys.stderr)
+            return 2
+        recipe_name = args.recipe or ("gpu" if device.type == "cuda" else "cpu")
+        recipe = GPU_RECIPE if recipe_name == "gpu" else Recipe()
+        print(f"recipe {recipe_name}: {recipe}")
+        result = train_to_target(args.data.read_text(encoding="utf-8"), args.target, device, recipe, args.seed)
+        for step, loss in result["curve"]:
+            print(f"  step {step:>5}  val {loss:.4f}")
+        print(f"  whole validation split: {result['full_val_loss']:.4f}")
+        if not result["reached"]:
+            print(f"  target {args.target} not reached within the recipe's {recipe.steps} steps")
+        print(f"train-to-target: val_loss={result['val_loss']:.4f} wall_s={result['wall_s']:.1f} "
+              f"steps={result['steps']} tokens_per_s={result['tokens_per_s']:.0f}")
+        return 0 if result["reached"] else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
