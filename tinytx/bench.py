@@ -14,6 +14,7 @@ most the target; its last line is exactly
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import statistics
@@ -173,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     ttt.add_argument("--device")
     ttt.add_argument("--seed", type=int, default=0)
     ttt.add_argument("--recipe", choices=("cpu", "gpu"), help="default: gpu on CUDA, else cpu")
+    ttt.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                     help="change one field of the recipe, e.g. --set batch_size=16 (to measure a choice)")
     for name in ("attention", "generate"):
         commands.add_parser(name).add_argument("--device")
     book = commands.add_parser("book", help="execution time of every notebook")
@@ -205,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         recipe_name = args.recipe or ("gpu" if device.type == "cuda" else "cpu")
         recipe = GPU_RECIPE if recipe_name == "gpu" else Recipe()
+        try:
+            recipe = dataclasses.replace(recipe, **{k: type(getattr(recipe, k))(v) for k, v in
+                                                    (item.split("=", 1) for item in args.set)})
+        except (ValueError, TypeError, AttributeError) as error:
+            print(f"error: --set takes FIELD=VALUE with a field of {recipe}: {error}", file=sys.stderr)
+            return 2
         print(f"recipe {recipe_name}: {recipe}")
         result = train_to_target(args.data.read_text(encoding="utf-8"), args.target, device, recipe, args.seed)
         for step, loss in result["curve"]:
