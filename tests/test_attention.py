@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from tinytx import MultiHeadAttention, causal_mask, padding_mask, scaled_dot_product_attention
+from tinytx import KVCache, MultiHeadAttention, causal_mask, padding_mask, scaled_dot_product_attention
 
 
 def qkv(B=2, H=3, T=5, S=5, d=8, seed=0):
@@ -135,3 +135,13 @@ def test_self_attention_without_positions_is_permutation_equivariant(seed, T):
     out, _ = attn(x)
     out_perm, _ = attn(x[:, perm])
     torch.testing.assert_close(out_perm, out[:, perm], rtol=1e-5, atol=1e-5)
+
+
+def test_kv_cache_grows_past_its_capacity_and_keeps_every_token():
+    cache, keys, values = KVCache(), torch.randn(2, 3, 40, 4), torch.randn(2, 3, 40, 4)
+    assert len(cache) == 0 and cache.keys is None
+    cache.append(keys[..., :5, :], values[..., :5, :])  # a prefill of 5, then one token at a time
+    for t in range(5, 40):
+        got_keys, got_values = cache.append(keys[..., t:t + 1, :], values[..., t:t + 1, :])
+        assert torch.equal(got_keys, keys[..., :t + 1, :]) and torch.equal(got_values, values[..., :t + 1, :])
+    assert len(cache) == 40 and torch.equal(cache.keys, keys)

@@ -94,19 +94,39 @@ class KVCache:
     """
 
     def __init__(self) -> None:
-        self.keys: torch.Tensor | None = None
-        self.values: torch.Tensor | None = None
+        self._keys: torch.Tensor | None = None  # (B, H, capacity, d_head), filled up to len(self)
+        self._values: torch.Tensor | None = None
+        self._length = 0
 
     def __len__(self) -> int:
-        return 0 if self.keys is None else self.keys.shape[-2]
+        return self._length
+
+    @property
+    def keys(self) -> torch.Tensor | None:
+        return None if self._keys is None else self._keys[..., : self._length, :]
+
+    @property
+    def values(self) -> torch.Tensor | None:
+        return None if self._values is None else self._values[..., : self._length, :]
 
     def append(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Add (B, H, T_new, d_head) keys and values; return all of them so far."""
-        if self.keys is None:
-            self.keys, self.values = keys, values
-        else:
-            self.keys = torch.cat([self.keys, keys], dim=-2)
-            self.values = torch.cat([self.values, values], dim=-2)
+        """Add (B, H, T_new, d_head) keys and values; return all of them so far.
+
+        The buffers grow by doubling, so appending one token copies one token, where
+        `torch.cat` would copy the whole cache every step (the values are the same).
+        """
+        end = self._length + keys.shape[-2]
+        if self._keys is None or end > self._keys.shape[-2]:
+            capacity = max(end, 2 * (0 if self._keys is None else self._keys.shape[-2]), 16)
+            grown_keys = keys.new_empty(*keys.shape[:-2], capacity, keys.shape[-1])
+            grown_values = values.new_empty(*values.shape[:-2], capacity, values.shape[-1])
+            if self._keys is not None:
+                grown_keys[..., : self._length, :] = self.keys
+                grown_values[..., : self._length, :] = self.values
+            self._keys, self._values = grown_keys, grown_values
+        self._keys[..., self._length : end, :] = keys
+        self._values[..., self._length : end, :] = values
+        self._length = end
         return self.keys, self.values
 
 
