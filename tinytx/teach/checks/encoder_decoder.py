@@ -7,19 +7,9 @@ from typing import Callable
 
 import torch
 
-from tinytx.teach.checks.core import CheckFailed, checker, show
+from tinytx.teach.checks.core import CheckFailed, checker, run, show
 
 __all__ = ["decoder_io", "padding_mask", "greedy_decode"]
-
-
-def _run(fn: Callable, *args, **kwargs):
-    """Call the reader's function; turn its errors (not NotImplementedError) into hints."""
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except Exception as error:  # the reader's code may raise anything; show it as a hint
-        raise CheckFailed(f"your function raised {type(error).__name__}: {error}") from None
 
 
 def _rows(t: torch.Tensor) -> str:
@@ -41,7 +31,7 @@ def decoder_io(fn: Callable) -> str:
     """Check `fn(sequences, bos_id, eos_id, pad_id) -> (decoder_input, targets)`, both (B, max_len + 1)."""
     cases = [([[7, 3, 5], [4], [9, 9]], 1, 2, 0), ([[10, 11], [12, 13, 14, 15]], 5, 6, 4)]
     for sequences, bos_id, eos_id, pad_id in cases:
-        out = _run(fn, [list(s) for s in sequences], bos_id, eos_id, pad_id)
+        out = run(fn, [list(s) for s in sequences], bos_id, eos_id, pad_id)
         if not (isinstance(out, tuple) and len(out) == 2 and all(torch.is_tensor(t) for t in out)):
             raise CheckFailed("return a pair of tensors (decoder_input, targets)")
         got_in, got_out = (t.detach().long() for t in out)
@@ -99,7 +89,7 @@ def padding_mask(fn: Callable) -> str:
     """Check `fn(ids, pad_id) -> (B, 1, 1, S)` boolean, True where the key is a real token."""
     for ids, pad_id in [(torch.tensor([[5, 6, 7, 0, 0], [8, 0, 0, 0, 0], [3, 4, 5, 6, 7]]), 0),
                         (torch.tensor([[9, 9, 3], [1, 3, 3]]), 3)]:
-        out = _run(fn, ids.clone(), pad_id)
+        out = run(fn, ids.clone(), pad_id)
         if not torch.is_tensor(out):
             raise CheckFailed(f"return a torch.Tensor, got {type(out).__name__}")
         B, S = ids.shape
@@ -185,7 +175,7 @@ def greedy_decode(fn: Callable) -> str:
     for lengths, max_len in [([3, 1, 5], 10), ([2, 2], 10), ([9, 1], 5)]:
         src = torch.tensor([[4] * k + [0] * (max(lengths) - k) for k in lengths])
         model = _ScriptedModel()
-        out = _run(fn, model, src.clone(), max_len)
+        out = run(fn, model, src.clone(), max_len)
         if not torch.is_tensor(out):
             raise CheckFailed(f"return a torch.Tensor of token ids, got {type(out).__name__}")
         out = out.detach().long()

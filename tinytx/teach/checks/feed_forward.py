@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinytx.nn.ffn import FeedForward
-from tinytx.teach.checks.core import CheckFailed, call, checker, close, show
+from tinytx.teach.checks.core import CheckFailed, call, checker, close, run, show
 
 __all__ = ["linear", "gelu", "ffn", "ffn_parameters"]
 
@@ -229,12 +229,7 @@ def ffn(cls: Callable) -> str:
 
 
 def _int_result(fn: Callable, *args, **kwargs) -> int:
-    try:
-        out = fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except Exception as error:  # the reader's code may raise anything; show it as a hint
-        raise CheckFailed(f"your function raised {type(error).__name__}: {error}") from None
+    out = run(fn, *args, **kwargs)
     if torch.is_tensor(out) and out.numel() == 1:
         out = out.item()
     if isinstance(out, float) and out.is_integer():

@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from tinytx.teach.checks.core import CheckFailed, call, checker, close, show
+from tinytx.teach.checks.core import CheckFailed, call, checker, close, run, show
 
 __all__ = ["cross_entropy", "uniform_loss", "tie_weights", "label_smoothed_cross_entropy"]
 
@@ -115,12 +115,7 @@ def cross_entropy(fn: Callable) -> str:
 
 def _number(fn: Callable, *args) -> float:
     """Call fn(*args) and return its result as a Python float, turning errors into hints."""
-    try:
-        out = fn(*args)
-    except NotImplementedError:
-        raise
-    except Exception as error:  # the reader's code may raise anything; show it as a hint
-        raise CheckFailed(f"your function raised {type(error).__name__}: {error}") from None
+    out = run(fn, *args)
     if torch.is_tensor(out):
         if out.numel() != 1:
             raise CheckFailed(f"return one number, got a tensor of shape {tuple(out.shape)}")

@@ -12,7 +12,7 @@ from tinytx.config import GPTConfig
 from tinytx.generate import filter_logits
 from tinytx.model import GPT
 from tinytx.nn.functional import softmax as reference_softmax
-from tinytx.teach.checks.core import CheckFailed, call, checker, close, show
+from tinytx.teach.checks.core import CheckFailed, call, checker, close, run, show
 from tinytx.train import learning_rate as reference_learning_rate
 
 __all__ = ["train_step", "lr_schedule", "top_k_filter", "nucleus_probs"]
@@ -42,12 +42,7 @@ def _run_step(fn: Callable, *, stale: bool, grad_clip: float) -> tuple[GPT, obje
     x, y = _batch()
     with torch.no_grad():
         loss_before = model(x, y)[1].item()
-    try:
-        out = fn(model, optimizer, x, y, grad_clip)
-    except NotImplementedError:
-        raise
-    except Exception as error:  # the reader's code may raise anything; show it as a hint
-        raise CheckFailed(f"your function raised {type(error).__name__}: {error}") from None
+    out = run(fn, model, optimizer, x, y, grad_clip)
     return model, out, loss_before
 
 
