@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tinytx import GPT, CharTokenizer, GPTConfig, evaluate, load_corpus, train, train_val_split
-from tinytx.train import learning_rate
+from tinytx.train import _optimizers, learning_rate
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +119,30 @@ def test_training_stops_at_the_first_evaluation_under_the_target(shakespeare_ids
     assert len(history.steps) == history.val_steps[-1] < 200
 
 
+def test_muon_takes_the_hidden_linear_weights_and_adamw_the_rest():
+    model = small_gpt(10)
+    muon, adamw = _optimizers(model, "muon", lr=1e-3, muon_lr=0.02, weight_decay=0.1)
+    hidden = {name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear) and name != "head"}
+    names = {id(p): name for name, p in model.named_parameters()}
+    assert {names[id(p)] for p in muon.param_groups[0]["params"]} == {f"{name}.weight" for name in hidden}
+    rest = {names[id(p)] for group in adamw.param_groups for p in group["params"]}
+    assert rest == set(names.values()) - {f"{name}.weight" for name in hidden}
+    assert "tok_embed.weight" in rest and "pos_embed.weight" in rest  # the head is tied to tok_embed
+    assert muon.param_groups[0]["lr_scale"] == pytest.approx(20.0)
+
+
+def test_muon_follows_the_schedule_and_learns_faster_than_adamw(shakespeare_ids):
+    tokenizer, train_ids, val_ids = shakespeare_ids
+    results = {}
+    for optimizer in ("adamw", "muon"):
+        model = small_gpt(tokenizer.vocab_size)
+        history = train(model, train_ids, val_ids, steps=100, batch_size=16, lr=3e-3, optimizer=optimizer,
+                        muon_lr=0.03, eval_interval=100, progress=False)
+        results[optimizer] = history.val_loss[-1]
+        assert history.lr == [learning_rate(s, lr=3e-3, steps=100, warmup_steps=5, min_lr=3e-3 / 10) for s in range(100)]
+    assert results["muon"] < results["adamw"] - 0.05
+
+
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
@@ -127,6 +151,8 @@ def test_training_stops_at_the_first_evaluation_under_the_target(shakespeare_ids
         (dict(steps=0), ValueError, "steps must be a positive int"),
         (dict(batch_size=2.5), ValueError, "batch_size must be a positive int"),
         (dict(lr=0.0), ValueError, "lr must be > 0"),
+        (dict(optimizer="sgd"), ValueError, "optimizer must be 'adamw' or 'muon', got 'sgd'"),
+        (dict(optimizer="muon", muon_lr=-1.0), ValueError, "muon_lr must be > 0, got -1.0"),
     ],
 )
 def test_bad_training_arguments(kwargs, error, message):

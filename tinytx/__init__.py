@@ -16,6 +16,7 @@ from tinytx.data import get_batch, load_corpus, train_val_split
 from tinytx.device import pick_device, seed
 from tinytx.generate import filter_logits, sample_next
 from tinytx.model import GPT
+from tinytx.optim import Muon
 from tinytx.nn.attention import (
     KVCache,
     MultiHeadAttention,
@@ -50,6 +51,7 @@ __all__ = [
     "LayerNorm",
     "LearnedPositionalEmbedding",
     "MultiHeadAttention",
+    "Muon",
     "Seq2Seq",
     "Seq2SeqConfig",
     "SinusoidalPositionalEmbedding",

@@ -20,6 +20,7 @@ from torch import nn
 
 from tinytx.data import get_batch
 from tinytx.device import seed as seed_everything
+from tinytx.optim import Muon
 
 
 @dataclass
@@ -111,6 +112,38 @@ def evaluate(
     return total / count
 
 
+def _optimizers(model: nn.Module, name: str, *, lr: float, muon_lr: float, weight_decay: float) -> list[torch.optim.Optimizer]:
+    """AdamW over every parameter, or Muon for the hidden nn.Linear weights plus AdamW for the rest.
+
+    Each param group records "lr_scale", its peak learning rate over lr: the schedule's
+    learning rate for the step is multiplied by it (1.0 for AdamW's groups, exactly).
+    """
+    if name not in ("adamw", "muon"):
+        raise ValueError(f"optimizer must be 'adamw' or 'muon', got {name!r}")
+    muon_params = []
+    if name == "muon":
+        if not muon_lr > 0:
+            raise ValueError(f"muon_lr must be > 0, got {muon_lr}")
+        # The head reads out tokens (and may share its matrix with the token embedding): AdamW's job.
+        muon_params = [module.weight for path, module in model.named_modules()
+                       if isinstance(module, nn.Linear) and path != "head"]
+    in_muon = {id(p) for p in muon_params}
+    rest = [p for p in model.parameters() if id(p) not in in_muon]
+    adamw = torch.optim.AdamW(
+        [
+            {"params": [p for p in rest if p.dim() >= 2], "weight_decay": weight_decay, "lr_scale": 1.0},
+            {"params": [p for p in rest if p.dim() < 2], "weight_decay": 0.0, "lr_scale": 1.0},
+        ],
+        lr=lr,
+        betas=(0.9, 0.99),
+    )
+    if not muon_params:
+        return [adamw]
+    muon = Muon(muon_params, lr=muon_lr)
+    muon.param_groups[0]["lr_scale"] = muon_lr / lr
+    return [muon, adamw]
+
+
 def train(
     model: nn.Module,
     train_ids: torch.Tensor,
@@ -122,9 +155,11 @@ def train(
     min_lr: float | None = None,
     warmup_steps: int | None = None,
     weight_decay: float = 0.1,
+    optimizer: str = "adamw",
+    muon_lr: float = 0.02,
     grad_clip: float | None = 1.0,
     eval_interval: int | None = None,
-    eval_windows: int = 200,
+    eval_windows: int | None = 200,
     grad_norm_every: int | None = None,
     stop_at_val_loss: float | None = None,
     seed: int = 0,
@@ -138,9 +173,13 @@ def train(
         lr: peak learning rate; min_lr: final one (default lr / 10).
         warmup_steps: linear warmup length (default: 5% of the steps, at most 200).
         weight_decay: AdamW decay, applied to weight matrices only (not biases or norms).
+        optimizer: "adamw" trains everything with AdamW. "muon" trains the weight of every
+            nn.Linear except the output head with `tinytx.optim.Muon` at muon_lr (same
+            warmup and decay), and the rest (embeddings, biases, norms) with AdamW at lr.
         grad_clip: clip the total gradient norm to this (None: no clipping).
         eval_interval: validate every this many steps and at the end (default: 10 times in all).
-        eval_windows: how many validation windows each evaluation uses (fixed, spread evenly).
+        eval_windows: how many validation windows each evaluation uses (fixed, spread evenly);
+            None: every window of val_ids.
         grad_norm_every: record every parameter's gradient norm every this many steps.
         stop_at_val_loss: stop at the first evaluation whose validation loss is <= this.
         seed: seeds the batch sampler, so the same call sees the same batches.
@@ -164,13 +203,7 @@ def train(
     eval_interval = max(1, steps // 10) if eval_interval is None else eval_interval
 
     device = next(model.parameters()).device
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=lr,
-        betas=(0.9, 0.99),
-    )
+    optimizers = _optimizers(model, optimizer, lr=lr, muon_lr=muon_lr, weight_decay=weight_decay)
     generator = seed_everything(seed)
     history = TrainHistory()
     bar = None
@@ -186,8 +219,9 @@ def train(
                     history.interrupted = True
                     break
                 step_lr = learning_rate(step, lr=lr, steps=steps, warmup_steps=warmup_steps, min_lr=min_lr)
-                for group in optimizer.param_groups:
-                    group["lr"] = step_lr
+                for opt in optimizers:
+                    for group in opt.param_groups:
+                        group["lr"] = step_lr * group["lr_scale"]
                 x, y = get_batch(train_ids, batch_size, block_size, generator=generator, device=device)
                 _, loss = model(x, y)
                 loss_value = loss.item()
@@ -196,7 +230,8 @@ def train(
                         f"training loss became {loss_value} at step {step}; lower the learning rate "
                         f"(lr={lr}) or keep gradient clipping on (grad_clip={grad_clip})"
                     )
-                optimizer.zero_grad(set_to_none=True)
+                for opt in optimizers:
+                    opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if grad_norm_every is not None and step % grad_norm_every == 0:
                     history.grad_norm_steps.append(step)
@@ -205,7 +240,8 @@ def train(
                             history.grad_norms.setdefault(name, []).append(param.grad.norm().item())
                 if grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
+                for opt in optimizers:
+                    opt.step()
                 history.steps.append(step)
                 history.train_loss.append(loss_value)
                 history.lr.append(step_lr)
