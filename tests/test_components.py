@@ -17,6 +17,7 @@ from tinytx import (
     TokenEmbedding,
     sinusoidal_positions,
 )
+from tinytx.nn.norm import layer_norm
 
 
 def test_layernorm_matches_torch_with_affine_parameters():
@@ -35,6 +36,20 @@ def test_layernorm_eps_sits_inside_the_square_root():
     x = torch.tensor([[1e-3, -1e-3]])  # variance 1e-6, comparable to eps
     expected = x / math.sqrt(1e-6 + 1e-5)
     torch.testing.assert_close(LayerNorm(2)(x), expected)
+    torch.testing.assert_close(layer_norm(x, None, None), expected)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=st.lists(st.integers(1, 5), min_size=0, max_size=2), d=st.integers(2, 64), bias=st.booleans(),
+       scale=st.floats(0.01, 100), seed=st.integers(0, 1000))
+def test_the_written_out_formula_equals_the_fused_module(shape, d, bias, scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    module = LayerNorm(d, bias=bias)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+    x = torch.randn(*shape, d, generator=g) * scale + 1
+    torch.testing.assert_close(layer_norm(x, module.weight, module.bias), module(x))
 
 
 @settings(max_examples=30, deadline=None)
