@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -42,13 +42,16 @@ def test_layernorm_eps_sits_inside_the_square_root():
 @settings(max_examples=30, deadline=None)
 @given(shape=st.lists(st.integers(1, 5), min_size=0, max_size=2), d=st.integers(2, 64), bias=st.booleans(),
        scale=st.floats(0.01, 100), seed=st.integers(0, 1000))
+@example(shape=[], d=3, bias=False, scale=0.01, seed=0)  # the float32 case that once differed by 1.4e-5
 def test_the_written_out_formula_equals_the_fused_module(shape, d, bias, scale, seed):
+    # In float64: a row with a small spread around 1 loses float32 digits to x - mean, and
+    # the two paths round differently; the formula, not the rounding, is under test.
     g = torch.Generator().manual_seed(seed)
-    module = LayerNorm(d, bias=bias)
+    module = LayerNorm(d, bias=bias).double()
     with torch.no_grad():
         for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g))
-    x = torch.randn(*shape, d, generator=g) * scale + 1
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+    x = torch.randn(*shape, d, generator=g, dtype=torch.float64) * scale + 1
     torch.testing.assert_close(layer_norm(x, module.weight, module.bias), module(x))
 
 
