@@ -42,6 +42,23 @@ def test_seed_makes_runs_repeatable_and_returns_a_generator():
         tinytx.seed(1.5)
 
 
+def test_tinytx_deterministic_turns_on_deterministic_kernels(monkeypatch):
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        torch.use_deterministic_algorithms(False)
+        monkeypatch.setenv("TINYTX_DETERMINISTIC", "0")
+        tinytx.seed(0)
+        assert not torch.are_deterministic_algorithms_enabled()
+        monkeypatch.setenv("TINYTX_DETERMINISTIC", "1")
+        tinytx.seed(0)
+        assert torch.are_deterministic_algorithms_enabled()
+        monkeypatch.setenv("TINYTX_DETERMINISTIC", "yes")
+        with pytest.raises(ValueError, match="TINYTX_DETERMINISTIC='yes': set it to 1"):
+            tinytx.seed(0)
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
 def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
     monkeypatch.delenv("TINYTX_DEVICE", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

@@ -9,6 +9,7 @@ import torch
 
 DEVICE_VARIABLE = "TINYTX_DEVICE"
 DEVICE_CHOICES = ("cpu", "cuda", "mps")
+DETERMINISTIC_VARIABLE = "TINYTX_DETERMINISTIC"
 
 
 def _available(kind: str) -> bool:
@@ -49,9 +50,19 @@ def seed(n: int) -> torch.Generator:
 
     Returns a `torch.Generator` seeded with `n` too, for code that wants its own stream
     of random numbers (batch sampling, for instance) that other cells cannot disturb.
+
+    With the environment variable TINYTX_DETERMINISTIC=1 it also makes PyTorch use
+    deterministic kernels only (`torch.use_deterministic_algorithms`), so that reruns
+    on one GPU repeat exactly; an operation without one then raises. `make test-gpu`
+    sets it, with CUBLAS_WORKSPACE_CONFIG=:4096:8, which cuBLAS needs for this.
     """
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"seed needs an int, got {type(n).__name__}")
+    deterministic = os.environ.get(DETERMINISTIC_VARIABLE, "").strip()
+    if deterministic not in ("", "0", "1"):
+        raise ValueError(f"{DETERMINISTIC_VARIABLE}={deterministic!r}: set it to 1 (on) or 0 (off)")
+    if deterministic == "1":
+        torch.use_deterministic_algorithms(True)
     random.seed(n)
     torch.manual_seed(n)  # also seeds every CUDA device
     try:
