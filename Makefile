@@ -1,7 +1,8 @@
 # tinytx: build the book, run the tests, refresh notebook outputs.
 #
 #   make book      strict Jupyter Book build -> _build/html/index.html (works offline)
-#   make test      unit tests + nbval on every notebook + strict book build
+#   make test      unit tests + nbval on every notebook, then nbval again as "another
+#                  machine" (one thread, portable CPU kernels) + strict book build
 #                  + the rendered book driven in headless Chromium
 #   make student   the student edition: student/tinytx-student/ and its .zip
 #   make bench     the benchmarks (python -m tinytx.bench); needs TINYTX_DATA
@@ -32,6 +33,17 @@ export PYTHONHASHSEED := 0
 # fail nbval. Outside a kernel matplotlib falls back to Agg on its own.
 unexport MPLBACKEND
 
+# nbval with the sanitizer and the tiers plugin (tests/nbval_tiers.py), so approximate
+# cells compare within their tolerance. pyproject.toml's addopts load the plugin too;
+# naming it here keeps it in runs that drop addopts (-o addopts="", as on the GPU).
+# The slowest cell takes about 4 minutes on one thread; a kernel that stops answering
+# (rare, seen with ipykernel 7) then fails its cell after 10 minutes, not nbval's 33.
+NBVAL := -p nbval_tiers --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	--nbval-cell-timeout=600
+# "Another machine": one thread and PyTorch's portable (non-AVX) CPU kernels split and
+# round float sums differently from the machine that executed the notebooks, as a
+# student's laptop or a CI runner would. The committed outputs must pass there too.
+OTHER_MACHINE := OMP_NUM_THREADS=1 ATEN_CPU_CAPABILITY=default
 BOOK_BUILD := $(BIN)/jupyter-book build . -W -n --keep-going --all
 # The JavaScript the book serves itself (widgets, maths), from npm at the versions
 # package-lock.json pins; _config.yml points the build at these copies, not at CDNs.
@@ -67,10 +79,11 @@ $(ASSETS_STAMP): package.json package-lock.json Makefile
 	cp node_modules/mathjax/LICENSE $(ASSETS)/mathjax/
 	touch $@
 
-# Unit tests and nbval first; the book is built and driven in a browser after them.
+# Unit tests and nbval first, nbval again as another machine; the book is built and
+# driven in a browser after them.
 test: $(STAMP) $(ASSETS_STAMP) chromium
-	$(BIN)/pytest tests $(wildcard notebooks) --nbval --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg --ignore=tests/browser --ignore=tests/determinism
+	$(BIN)/pytest tests $(wildcard notebooks) $(NBVAL) --ignore=tests/browser --ignore=tests/determinism
+	$(OTHER_MACHINE) $(BIN)/pytest $(wildcard notebooks) $(NBVAL) -q
 	$(BOOK_BUILD)
 	$(BROWSER_TEST)
 
@@ -108,12 +121,15 @@ execute: $(STAMP)
 			"$$nb"; \
 	done
 
-# The same notebooks and the same committed outputs, on CUDA; stops at once without a GPU.
+# The same notebooks, the same committed outputs and the same tiers, on CUDA; stops at
+# once without a GPU. Deterministic kernels (cuBLAS needs the workspace setting) make
+# reruns on one GPU repeatable; they do not make a GPU print the CPU's last digits,
+# which is what the approximate tier is for.
+GPU_ENV := TINYTX_DEVICE=cuda TINYTX_DETERMINISTIC=1 CUBLAS_WORKSPACE_CONFIG=:4096:8
 test-gpu: $(STAMP)
 	$(BIN)/python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else \
 		'make test-gpu: torch sees no CUDA device here; run it on a GPU machine')"
-	TINYTX_DEVICE=cuda $(BIN)/pytest $(wildcard notebooks) --nbval --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(GPU_ENV) $(BIN)/pytest $(wildcard notebooks) $(NBVAL)
 
 # Every notebook executed twice in fresh kernels: the compared outputs must not differ.
 test-determinism: $(STAMP)

@@ -14,6 +14,11 @@ Rules checked here (README.md, "Notebook rules", says the same):
   tag for a cell that is meant to raise.
 - No device in compared outputs: outside cells tagged `nbval-ignore-output`,
   no output mentions a CUDA or MPS device (print rounded, device-free values).
+- Three tiers of compared output (DESIGN §4, tests/nbval_tiers.py): every cell
+  whose output is compared approximately (`nbval-approx`) or not at all
+  (`nbval-ignore-output`) says why in one line, its `nbval_reason` metadata;
+  exact cells carry no such reason; and an ignored cell that shows numbers
+  (other than a widget or a figure) asserts what the chapter claims about them.
 - Every widget shown in an output has its state stored in the notebook, so
   the rendered book can draw it (`make execute` stores it).
 - The Colab set-up cell: the first code cell contains
@@ -37,11 +42,14 @@ from typing import Any
 import nbformat
 import pytest
 import yaml
+from nbval_tiers import APPROX_TAG, approx_rtol
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 IGNORE_OUTPUT_TAG = "nbval-ignore-output"
 RAISES_TAG = "raises-exception"
+REASON_KEY = "nbval_reason"
+FIGURE_REPR = re.compile(r"^<Figure size \d+x\d+ with \d+ Axes>$")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 DEVICE_PATTERN = re.compile(r"device='(?:cuda|mps)|device\(type='(?:cuda|mps)'")
@@ -183,6 +191,59 @@ def test_compared_outputs_name_no_device(path: Path):
     )
 
 
+def _tier(cell: nbformat.NotebookNode, where: str) -> str:
+    tags = cell.metadata.get("tags", [])
+    if approx_rtol(tags, where) is not None:
+        return "approximate"
+    return "ignored" if IGNORE_OUTPUT_TAG in tags else "exact"
+
+
+def _shown_numbers(cell: nbformat.NotebookNode) -> list[str]:
+    """Lines of a cell's text output with digits, leaving out widget and figure reprs."""
+    lines = []
+    for output in cell.outputs:
+        if WIDGET_VIEW in output.get("data", {}):
+            continue
+        for text in _output_texts(output):
+            lines += [line for line in text.splitlines() if re.search(r"\d", line)]
+    return [line for line in lines if not FIGURE_REPR.match(line.strip())]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_non_exact_cells_say_why_in_one_line(path: Path):
+    problems = []
+    for index, cell in enumerate(_code_cells(_read(path))):
+        tier = _tier(cell, f"{path.name}, code cell {index}")
+        reason = cell.metadata.get(REASON_KEY)
+        if tier == "exact" and reason is not None:
+            problems.append(f"code cell {index} is exact but has a {REASON_KEY}")
+        elif tier != "exact" and not (isinstance(reason, str) and reason.strip()):
+            problems.append(f"code cell {index} is {tier} with no {REASON_KEY}")
+        elif tier != "exact" and "\n" in reason:
+            problems.append(f"code cell {index}: {REASON_KEY} must be one line")
+    assert not problems, (
+        f"{path.name}: {problems}. Give every cell tagged {APPROX_TAG} or "
+        f"{IGNORE_OUTPUT_TAG} a one-line metadata['{REASON_KEY}'] saying why its "
+        "output cannot be compared exactly (DESIGN §4)"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_ignored_cells_that_show_numbers_assert_them(path: Path):
+    unchecked = [
+        (index, _shown_numbers(cell)[0])
+        for index, cell in enumerate(_code_cells(_read(path)))
+        if IGNORE_OUTPUT_TAG in cell.metadata.get("tags", [])
+        and _shown_numbers(cell)
+        and not re.search(r"^\s*assert\s|assert_close\(", cell.source, re.MULTILINE)
+    ]
+    assert not unchecked, (
+        f"{path.name}: cells whose output nbval ignores show numbers but assert "
+        f"nothing about them: {unchecked}. Assert what the prose claims, in bands "
+        "that hold on every machine"
+    )
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_widget_outputs_have_stored_state(path: Path):
     nb = _read(path)
@@ -231,7 +292,7 @@ def test_readme_quick_start_is_make_book_and_make_test():
     assert _shell_commands(_section(readme, "Quick start")) == ["make book", "make test"]
 
 
-def test_make_test_runs_unit_tests_nbval_the_strict_book_build_and_the_browser_test():
+def test_make_test_runs_unit_tests_nbval_twice_the_strict_book_build_and_the_browser_test():
     dry_run = subprocess.run(
         ["make", "--dry-run", "--no-print-directory", "--always-make", "test", "book"],
         cwd=ROOT,
@@ -242,6 +303,10 @@ def test_make_test_runs_unit_tests_nbval_the_strict_book_build_and_the_browser_t
     assert "pytest tests" in dry_run
     assert "--nbval --nbval-current-env" in dry_run
     assert "--nbval-sanitize-with tests/nbval_sanitize.cfg" in dry_run
+    assert "-p nbval_tiers" in dry_run  # approximate cells compared within tolerance
+    # ...again as another machine: one thread, PyTorch's portable CPU kernels
+    other_machine = "OMP_NUM_THREADS=1 ATEN_CPU_CAPABILITY=default .venv/bin/pytest notebooks"
+    assert other_machine in dry_run
     assert "jupyter-book build . -W -n --keep-going" in dry_run
     # ...and then drives the built site in Chromium, after the build
     assert "pytest tests/browser" in dry_run
