@@ -56,6 +56,19 @@ def test_sdpa_matches_pytorch_padded():
     assert (weights[0, :, :, 3:] == 0).all() and (weights[1, :, :, 5:] == 0).all()
 
 
+def test_sdpa_gives_zeros_to_a_query_with_no_visible_key_as_pytorch_does():
+    q, k, v = qkv(T=4, S=4)
+    left_padded = torch.tensor([[0, 0, 7, 3]])  # pads first: queries 0 and 1 see only pads
+    mask = causal_mask(4) & padding_mask(left_padded, pad_id=0)  # (1, 1, 4, 4)
+    q, k, v = (t.requires_grad_(True) for t in (q, k, v))
+    out, weights = scaled_dot_product_attention(q, k, v, mask=mask)
+    assert (weights[..., :2, :] == 0).all() and (out[..., :2, :] == 0).all()
+    torch.testing.assert_close(weights[..., 2:, :].sum(-1), torch.ones_like(weights[..., 2:, 0]))
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+    out.sum().backward()
+    assert all(t.grad.isfinite().all() for t in (q, k, v))  # no nan reaches the gradients
+
+
 def test_sdpa_rejects_bad_masks():
     q, k, v = qkv()
     with pytest.raises(TypeError, match="boolean"):

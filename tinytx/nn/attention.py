@@ -65,7 +65,10 @@ def scaled_dot_product_attention(
         dropout_p: dropout on the weights (training only; 0 gives exact results).
 
     Returns:
-        out (..., T, d_v) and weights (..., T, S), each row of weights summing to 1.
+        out (..., T, d_v) and weights (..., T, S), each row of weights summing to 1,
+        except the rows of a query that may attend to no key at all (every key masked,
+        as for a pad query under left padding): those weights and outputs are 0, as in
+        PyTorch's fused `F.scaled_dot_product_attention`, instead of softmax's nan.
     """
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"queries and keys need the same last dimension, got {q.shape[-1]} and {k.shape[-1]}")
@@ -81,6 +84,8 @@ def scaled_dot_product_attention(
             raise ValueError(f"causal=True needs as many queries as keys, got {T} and {S}; pass an explicit mask")
         scores = scores.masked_fill(~causal_mask(T, device=scores.device), float("-inf"))
     weights = softmax(scores, dim=-1)  # (..., T, S)
+    # A row of only -inf scores has no distribution (softmax gives nan): give it zeros.
+    weights = weights.masked_fill(scores.isneginf().all(dim=-1, keepdim=True), 0.0)
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)
     return weights @ v, weights
