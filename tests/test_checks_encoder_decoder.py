@@ -82,7 +82,11 @@ def test_decoder_io_hard_coded_ids(capsys):
 
 
 def test_padding_mask_accepts_correct_code(capsys):
-    assert_passes(checks.padding_mask, reference_padding_mask, capsys)
+    # tinytx's own function is refused (test_checks_core.py); its behaviour passes
+    def calls_tinytx(ids, pad_id):
+        return reference_padding_mask(ids, pad_id)
+
+    assert_passes(checks.padding_mask, calls_tinytx, capsys)
 
 
 def test_padding_mask_inverted(capsys):

@@ -6,6 +6,18 @@ Every checker takes the reader's function, prints exactly one line and returns a
     ✗ <name>: <hint>                      the first mistake found, and what to change
     … <name>: not attempted yet ...       the function still raises NotImplementedError
 
+A checker refuses tinytx's own implementation, which would pass every case but is
+not the reader's work. Handed `tinytx.softmax`, `tinytx.FeedForward`, a method of a
+tinytx object, a class derived from a tinytx class or an instance of one, it runs no
+case, prints a ✗ line that says so and returns False:
+
+    ✗ padding_mask: that is tinytx's own padding_mask (tinytx.padding_mask); write
+    your own function and pass it
+
+It goes by the module in which a function or class was defined
+(`core.tinytx_original`), so a function the reader defines in a notebook (module
+`__main__`) is checked as usual, even when it calls tinytx inside.
+
 Writing a checker for a new chapter: decorate a function with `@checker("name")`. Its body
 calls the reader's function through `call(...)`, raises `CheckFailed(hint)` at the first
 problem it finds, and returns the success message. Order the cases so that each mistake is

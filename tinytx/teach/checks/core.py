@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import functools
+import sys
+import types
 from typing import Callable
 
 import torch
@@ -17,13 +19,22 @@ CHECKERS: dict[str, Callable[[Callable], bool]] = {}  # every checker of every c
 
 
 def checker(name: str) -> Callable[[Callable[[Callable], str]], Callable[[Callable], bool]]:
-    """Turn `body(fn) -> success message` into a checker that prints one line and returns a bool."""
+    """Turn `body(fn) -> success message` into a checker that prints one line and
+    returns a bool.
+
+    Before running `body`, the checker refuses (✗, False) anything that is not callable
+    and anything that is or runs tinytx's own implementation (see `tinytx_original`).
+    """
 
     def decorate(body: Callable[[Callable], str]) -> Callable[[Callable], bool]:
         @functools.wraps(body)
         def check(fn: Callable) -> bool:
             if not callable(fn):
                 print(f"✗ {name}: pass the function itself, e.g. checks.{name}({name}), not {type(fn).__name__}")
+                return False
+            own = tinytx_original(fn)  # it would pass, but it is not the reader's work
+            if own is not None:
+                print(f"✗ {name}: {_not_yours(fn, own)}")
                 return False
             try:
                 message = body(fn)
@@ -41,6 +52,74 @@ def checker(name: str) -> Callable[[Callable[[Callable], str]], Callable[[Callab
         return check
 
     return decorate
+
+
+def _defined_in_tinytx(obj: object) -> bool:
+    """Whether the function or class `obj` was defined in a module of tinytx."""
+    module = getattr(obj, "__module__", None)
+    return isinstance(module, str) and (
+        module == "tinytx" or module.startswith("tinytx.")
+    )
+
+
+def tinytx_original(fn: object) -> object | None:
+    """The function or class of tinytx's own that `fn` is or runs; None if none.
+
+    Looks through bound methods (`model.translate`), `functools.partial` and
+    wrappers that keep `__wrapped__` (`functools.wraps`, `lru_cache`); for a class,
+    at its bases (`class FFN(tinytx.FeedForward)`); for any other callable object,
+    at its class (a `tinytx.LayerNorm(8)` module). It goes by the module in which a
+    function or class was defined, so a function the reader writes in a notebook
+    (module `__main__`) or in a file of their own is never tinytx's, even when it
+    calls tinytx inside.
+    """
+    for _ in range(16):  # a few layers of wrapping at most; never loop on a cycle
+        if isinstance(fn, type):
+            return next((c for c in fn.__mro__ if _defined_in_tinytx(c)), None)
+        if isinstance(fn, types.MethodType):
+            fn = fn.__func__
+        elif isinstance(fn, functools.partial):
+            fn = fn.func
+        elif isinstance(fn, (types.FunctionType, types.BuiltinFunctionType)):
+            if _defined_in_tinytx(fn):
+                return fn
+            fn = getattr(fn, "__wrapped__", None)
+            if fn is None:
+                return None
+        else:
+            wrapped = getattr(fn, "__wrapped__", None)
+            fn = type(fn) if wrapped is None else wrapped
+    return None
+
+
+def _public_name(own: object) -> str:
+    """`tinytx.softmax` for what tinytx exports under that name (also
+    `tinytx.Seq2Seq.translate`), else the full path, `tinytx.nn.norm.layer_norm`."""
+    name = own.__qualname__
+    found = sys.modules.get("tinytx")
+    for part in name.split("."):
+        found = getattr(found, part, None)
+    return f"tinytx.{name}" if found is own else f"{own.__module__}.{name}"
+
+
+def _not_yours(fn: object, own: object) -> str:
+    """The hint for a checker handed `fn`, in which tinytx's own `own` was found."""
+    name, where = own.__qualname__, _public_name(own)
+    if isinstance(fn, type) and fn is not own:
+        if issubclass(own, torch.nn.Module):
+            advice = "derive it from nn.Module and write its methods yourself"
+        else:
+            advice = "write its methods yourself, without tinytx's class"
+        return (
+            f"your class derives from tinytx's own {name} ({where}), "
+            f"so it runs tinytx's code; {advice}"
+        )
+    kind = "class" if isinstance(fn, type) else "function"
+    if isinstance(own, type) and not isinstance(fn, type):
+        what = f"a {where} object, tinytx's own code"
+    else:
+        what = f"tinytx's own {name} ({where})"
+    return f"that is {what}; write your own {kind} and pass it"
 
 
 def run(fn: Callable, *args, **kwargs):
