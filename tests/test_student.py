@@ -99,6 +99,21 @@ def test_the_zip_holds_exactly_the_folder(edition):
     assert "https://github.com/tinytx/tinytx" in readme and "NotImplementedError" in readme
 
 
+def test_the_edition_holds_no_page_of_the_book(edition):
+    """Teachers' material, above all the concept questions and answers, stays out."""
+    out, archive = edition
+    pages = sorted((ROOT / "book").glob("*.md"))
+    questions = ROOT / "book" / "concept_questions.md"
+    assert questions in pages
+    files = [p for p in (out / student.EDITION).rglob("*") if p.is_file()]
+    with zipfile.ZipFile(archive) as zf:
+        names = {Path(name).name for name in zf.namelist()}
+    assert not {p.name for p in pages} & ({f.name for f in files} | names)
+    assert [f.name for f in files if f.suffix != ".ipynb"] == ["README.md"]
+    title = questions.read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
+    assert not [f.name for f in files if title in f.read_text(encoding="utf-8")]
+
+
 def test_building_again_removes_notebooks_left_from_before(tmp_path):
     student.build(ROOT / "notebooks", tmp_path)
     (tmp_path / student.EDITION / "notebooks" / "99_left_over.ipynb").write_text("{}")
