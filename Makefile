@@ -36,8 +36,8 @@ unexport MPLBACKEND
 # nbval with the sanitizer and the tiers plugin (tests/nbval_tiers.py), so approximate
 # cells compare within their tolerance. pyproject.toml's addopts load the plugin too;
 # naming it here keeps it in runs that drop addopts (-o addopts="", as on the GPU).
-# The slowest cell takes about 4 minutes on one thread; a kernel that stops answering
-# (rare, seen with ipykernel 7) then fails its cell after 10 minutes, not nbval's 33.
+# The slowest cell takes about 3.5 minutes on one thread; a kernel that stops answering
+# (seen with ipykernel 7) then fails its cell after 10 minutes, not nbval's 33.
 NBVAL := -p nbval_tiers --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	--nbval-cell-timeout=600
 # "Another machine": one thread and PyTorch's portable (non-AVX) CPU kernels split and
