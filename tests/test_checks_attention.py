@@ -113,6 +113,20 @@ def test_merge_heads_mistakes(mistake, hint, capsys):
     assert_hint(checks.merge_heads, mistake, hint, capsys)
 
 
+def test_merge_heads_with_the_notebooks_global_batch_size(capsys):
+    """A B from the notebook (4, like the first case) must get the 4-D hint, with no
+    word of n_head, which merge_heads does not take."""
+    B = 4
+
+    def global_batch(x):
+        _, H, T, d = x.shape
+        return x.transpose(1, 2).contiguous().view(B, T, H * d)
+
+    assert_hint(checks.merge_heads, global_batch, "B, H, T, d = x.shape", capsys)
+    _, printed = run(checks.merge_heads, global_batch, capsys)
+    assert "n_head" not in printed and "B, T, C = x.shape" not in printed
+
+
 # ---------------------------------------------------------------- causal_self_attention
 
 

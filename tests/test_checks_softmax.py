@@ -73,6 +73,26 @@ def test_log_softmax_ignoring_dim(capsys):
     assert_hint(checks.log_softmax, last_dim_only, "right for dim=1, but dim=0 was asked", capsys)
 
 
+def test_log_softmax_summing_over_a_fixed_dim_with_keepdim(capsys):
+    """keepdim is there, so the hint must name the fixed dimension, not keepdim."""
+
+    def fixed_sum(x, dim=-1):
+        m = x.amax(dim=dim, keepdim=True)
+        return x - m - (x - m).exp().sum(dim=-1, keepdim=True).log()
+
+    assert_hint(checks.log_softmax, fixed_sum, "sums to 1 along dim=1, not along dim=0", capsys)
+    _, printed = run(checks.log_softmax, fixed_sum, capsys)
+    assert "keepdim" not in printed
+
+
+def test_log_softmax_with_the_max_over_a_fixed_dim(capsys):
+    def fixed_max(x, dim=-1):
+        m = x.amax(dim=-1, keepdim=True)
+        return x - m - (x - m).exp().sum(dim=dim, keepdim=True).log()
+
+    assert_hint(checks.log_softmax, fixed_max, "subtract the max taken over `dim` too", capsys)
+
+
 def test_log_softmax_without_keepdim(capsys):
     def no_keepdim(x, dim=-1):
         m = x.amax(dim=dim)

@@ -15,17 +15,24 @@ _HARD_CODED = (
     "a view(...) or reshape(...) with fixed numbers only fits one batch. Read the sizes from the input "
     "(B, T, C = x.shape) and compute d_head = C // n_head, so any batch size and length work"
 )
+# merge_heads gets a 4-D input and no n_head: every size comes from x itself.
+_HARD_CODED_MERGE = (
+    "a view(...) or reshape(...) with fixed numbers, or with a B or T from outside the "
+    "function, only fits one batch. Read every size from the input (B, H, T, d = x.shape) "
+    "and view(B, T, H * d), so any batch size and length work"
+)
 
 
-def _call(fn: Callable, *args, **kwargs) -> torch.Tensor:
-    """`call`, with pointed hints for the two errors that view(...) raises in this chapter."""
+def _call(fn: Callable, *args, hard_coded: str = _HARD_CODED, **kwargs) -> torch.Tensor:
+    """`call`, with pointed hints for the two errors that view(...) raises in this chapter
+    (`hard_coded`: what to say when a view's sizes do not fit the input)."""
     try:
         return call(fn, *args, **kwargs)
     except CheckFailed as failure:
         message = str(failure)
         if "is invalid for input of size" in message:
             shapes = ", ".join(str(tuple(a.shape)) for a in args if torch.is_tensor(a))
-            raise CheckFailed(f"on an input of shape {shapes} your view failed: {_HARD_CODED}") from None
+            raise CheckFailed(f"on an input of shape {shapes} your view failed: {hard_coded}") from None
         if "view size is not compatible" in message:
             raise CheckFailed(
                 "view(...) refused a transposed tensor: after transpose the memory is no longer in row order. "
@@ -147,10 +154,10 @@ def merge_heads(fn: Callable) -> str:
     generator = torch.Generator().manual_seed(1)
     for B, H, T, d in _MERGE_CASES:
         x = torch.randn(B, H, T, d, generator=generator)
-        out = _call(fn, x)
+        out = _call(fn, x, hard_coded=_HARD_CODED_MERGE)
         expected = x.transpose(1, 2).reshape(B, T, H * d)
         _expect_shape(out, (B, T, H * d), f"merge_heads(x of shape {(B, H, T, d)})",
-                      f"That is (B, T, n_head * d_head); {_HARD_CODED}")
+                      f"That is (B, T, H * d); {_HARD_CODED_MERGE}")
         if close(out, expected):
             continue
         if close(out, x.reshape(B, T, H * d)):
@@ -168,7 +175,7 @@ def merge_heads(fn: Callable) -> str:
                           "x.transpose(1, 2).contiguous().view(B, T, H * d)")
     generator = torch.Generator().manual_seed(2)
     x = torch.randn(3, 5, 24, generator=generator)
-    if not close(_call(fn, _reference_split(x, 4)), x):
+    if not close(_call(fn, _reference_split(x, 4), hard_coded=_HARD_CODED_MERGE), x):
         raise CheckFailed("merge_heads(split_heads(x)) must give x back")
     return (f"right for {len(_MERGE_CASES)} shapes and on transposed (non-contiguous) input; "
             "merge_heads undoes split_heads.")

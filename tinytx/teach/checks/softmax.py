@@ -70,12 +70,23 @@ def log_softmax(fn: Callable) -> str:
         if close(out, expected):
             continue
         wrong_dim(out, lambda d: _reference_log_softmax(x, d), x, dim)
-        if not torch.allclose(out.exp().sum(dim), torch.ones(()), atol=1e-4):
+        sums_to_one = [d for d in range(x.ndim) if torch.allclose(out.exp().sum(d), torch.ones(()), atol=1e-4)]
+        if dim % x.ndim not in sums_to_one and sums_to_one:
             raise CheckFailed(
-                f"on a {shape} tensor with dim={dim}, exp of your result does not sum to 1 along dim: a max "
-                "or sum without keepdim=True broadcast along the wrong axis"
+                f"on a {shape} tensor with dim={dim}, exp of your result sums to 1 along dim={sums_to_one[0]}, "
+                f"not along dim={dim}: a reduction (the sum of exp) runs over a fixed dimension. Use the `dim` "
+                "argument in every reduction, the max and the sum"
             )
-        raise CheckFailed(f"on a {shape} tensor with dim={dim}, your result differs from torch.log_softmax")
+        if not sums_to_one:
+            raise CheckFailed(
+                f"on a {shape} tensor with dim={dim}, exp of your result does not sum to 1 along any dim. The usual "
+                "cause: a max or sum without keepdim=True, which broadcasts along the wrong axis"
+            )
+        raise CheckFailed(
+            f"on a {shape} tensor with dim={dim}, exp of your result sums to 1 along dim={dim} but its values "
+            "differ from torch.log_softmax: subtract the max taken over `dim` too, so the same m goes into "
+            "x - m and into the sum"
+        )
     return "matches torch.log_softmax on 7 cases, finite for scores of ±1000 and exact where exp underflows."
 
 
