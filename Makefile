@@ -5,13 +5,14 @@
 #                  machine" (one thread, portable CPU kernels) + strict book build
 #                  + the rendered book driven in headless Chromium
 #   make student   the student edition: student/tinytx-student/ and its .zip
+#                  (REF=v0.1.0 pins the tinytx it installs; default: this commit)
 #   make bench     the benchmarks (python -m tinytx.bench); needs TINYTX_DATA
 #   make test-gpu  nbval on every notebook with CUDA required (TINYTX_DEVICE=cuda)
 #   make test-determinism  every notebook executed twice; outputs must match
 #   make lab       JupyterLab on notebooks/
 #   make execute   re-run notebooks in place (NB=notebooks/05_softmax.ipynb for one)
 #
-# Every target first makes .venv (created on first use, reinstalled when
+# Every target but student first makes .venv (created on first use, reinstalled when
 # requirements.txt or pyproject.toml change). TINYTX_DATA, if set in the
 # environment, reaches the tests and notebook kernels unchanged.
 
@@ -143,8 +144,11 @@ bench: $(STAMP)
 	$(BIN)/python -m tinytx.bench train-to-target --target 1.886 --data "$$TINYTX_DATA/tinyshakespeare.txt"
 	$(BIN)/python -m tinytx.bench book
 
-student: $(STAMP)
-	$(BIN)/python -m tinytx.teach.student build --notebooks notebooks --out student
+# Rewriting notebook JSON needs only the standard library: no venv, no torch. The
+# notebooks install tinytx at REF on Colab (default: the commit checked out).
+PYTHON ?= python3
+student:
+	$(PYTHON) -m tinytx.teach.student build --notebooks notebooks --out student $(if $(REF),--ref $(REF))
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis student

@@ -25,9 +25,33 @@ def test_every_exported_name_exists():
     assert missing == []
 
 
+def test_public_names_are_the_objects_even_after_their_modules_are_imported():
+    """`tinytx.train` is the function, also once `import tinytx.train` has run (which
+    sets the package attribute `train` to the module), as with eager imports."""
+    code = (
+        "import tinytx.train, tinytx.pretrained, tinytx.nn.attention, tinytx\n"
+        "from tinytx import checks, train\n"
+        "print(tinytx.train.__name__,"
+        " tinytx.pretrained.__name__, type(tinytx.nn).__name__, checks.__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["train", "pretrained", "module", "tinytx.teach.checks"]
+    assert callable(tinytx.train) and callable(tinytx.pretrained)
+
+
+def test_import_tinytx_imports_no_torch():
+    """The student edition is built on a bare Python (`make student`)."""
+    code = "import sys, tinytx; print('torch' in sys.modules, len(tinytx.__all__))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", str(len(tinytx.__all__))]
+
+
 def test_import_does_not_pull_in_the_heavy_optional_libraries():
     # (torch itself imports tqdm, so tqdm is not on the list)
-    code = "import sys, tinytx; print(sorted(m for m in ('matplotlib', 'ipywidgets', 'tiktoken') if m in sys.modules))"
+    code = (
+        "import sys, tinytx; [getattr(tinytx, name) for name in tinytx.__all__]; "
+        "print(sorted(m for m in ('matplotlib', 'ipywidgets', 'tiktoken') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

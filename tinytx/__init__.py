@@ -8,73 +8,90 @@ Every component the book explains is importable from here:
 
 The layout: components of the chapters in `tinytx.nn`, models and training at the top,
 teaching aids (exercise checkers, plots, widgets) in `tinytx.teach`.
+
+The public names are imported on first use (PEP 562), so `import tinytx` itself
+imports no torch: the student-edition build (`python -m tinytx.teach.student build`),
+which only rewrites notebook JSON, runs on a bare Python with the standard library.
 """
 
-from tinytx.checkpoint import load, load_metadata, save
-from tinytx.config import GPTConfig, Seq2SeqConfig
-from tinytx.data import get_batch, load_corpus, train_val_split
-from tinytx.device import pick_device, seed
-from tinytx.generate import filter_logits, sample_next
-from tinytx.model import GPT
-from tinytx.optim import Muon
-from tinytx.nn.attention import (
-    KVCache,
-    MultiHeadAttention,
-    causal_mask,
-    padding_mask,
-    scaled_dot_product_attention,
-)
-from tinytx.nn.block import Block, DecoderBlock, EncoderBlock
-from tinytx.nn.embedding import TokenEmbedding
-from tinytx.nn.ffn import FeedForward
-from tinytx.nn.functional import softmax
-from tinytx.nn.norm import LayerNorm
-from tinytx.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEmbedding, sinusoidal_positions
-from tinytx.pretrained import pretrained
-from tinytx.seq2seq import Seq2Seq
-from tinytx.teach import checks
-from tinytx.tokenizers import BPETokenizer, CharTokenizer, gpt2_tokenizer
-from tinytx.train import TrainHistory, evaluate, train
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from types import ModuleType
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BPETokenizer",
-    "Block",
-    "CharTokenizer",
-    "DecoderBlock",
-    "EncoderBlock",
-    "FeedForward",
-    "GPT",
-    "GPTConfig",
-    "KVCache",
-    "LayerNorm",
-    "LearnedPositionalEmbedding",
-    "MultiHeadAttention",
-    "Muon",
-    "Seq2Seq",
-    "Seq2SeqConfig",
-    "SinusoidalPositionalEmbedding",
-    "TokenEmbedding",
-    "TrainHistory",
-    "causal_mask",
-    "checks",
-    "evaluate",
-    "filter_logits",
-    "get_batch",
-    "gpt2_tokenizer",
-    "load",
-    "load_corpus",
-    "load_metadata",
-    "padding_mask",
-    "pick_device",
-    "pretrained",
-    "sample_next",
-    "save",
-    "scaled_dot_product_attention",
-    "seed",
-    "sinusoidal_positions",
-    "softmax",
-    "train",
-    "train_val_split",
-]
+# The module that defines each public name.
+_EXPORTS = {
+    "tinytx.checkpoint": ("load", "load_metadata", "save"),
+    "tinytx.config": ("GPTConfig", "Seq2SeqConfig"),
+    "tinytx.data": ("get_batch", "load_corpus", "train_val_split"),
+    "tinytx.device": ("pick_device", "seed"),
+    "tinytx.generate": ("filter_logits", "sample_next"),
+    "tinytx.model": ("GPT",),
+    "tinytx.optim": ("Muon",),
+    "tinytx.nn.attention": (
+        "KVCache",
+        "MultiHeadAttention",
+        "causal_mask",
+        "padding_mask",
+        "scaled_dot_product_attention",
+    ),
+    "tinytx.nn.block": ("Block", "DecoderBlock", "EncoderBlock"),
+    "tinytx.nn.embedding": ("TokenEmbedding",),
+    "tinytx.nn.ffn": ("FeedForward",),
+    "tinytx.nn.functional": ("softmax",),
+    "tinytx.nn.norm": ("LayerNorm",),
+    "tinytx.nn.positional": (
+        "LearnedPositionalEmbedding",
+        "SinusoidalPositionalEmbedding",
+        "sinusoidal_positions",
+    ),
+    "tinytx.pretrained": ("pretrained",),
+    "tinytx.seq2seq": ("Seq2Seq",),
+    "tinytx.teach": ("checks",),
+    "tinytx.tokenizers": ("BPETokenizer", "CharTokenizer", "gpt2_tokenizer"),
+    "tinytx.train": ("TrainHistory", "evaluate", "train"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> object:
+    """`tinytx.GPT`, `from tinytx import softmax`, `tinytx.nn`: import what is asked
+    for the first time it is asked for, then keep it as an ordinary attribute."""
+    if name in _MODULE_OF:
+        module = importlib.import_module(_MODULE_OF[name])
+        value = getattr(module, name, None)
+        if value is None:  # a submodule not imported yet, such as tinytx.teach.checks
+            value = importlib.import_module(f"{module.__name__}.{name}")
+    elif importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(ModuleType):
+    """The package's module type. Importing a submodule sets the package attribute of
+    its name to the module; where a public name is also a submodule's name (`train`,
+    `pretrained`), the attribute stays the function that `from tinytx import train`
+    promises."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        submodule = f"{__name__}.{name}"
+        if isinstance(value, ModuleType) and value.__name__ == submodule:
+            if _MODULE_OF.get(name) == submodule:
+                value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

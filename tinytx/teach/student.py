@@ -1,39 +1,55 @@
-"""The student edition of the book, and a summary of the checker results students hand back.
+"""The student edition of the book: the chapters with the exercises left to the reader.
 
     python -m tinytx.teach.student build [--notebooks notebooks] [--out student]
-    python -m tinytx.teach.student collect SUBMISSION... [--csv results.csv]
+                                         [--ref TAG_OR_COMMIT]
+    python -m tinytx.teach.student collect SUBMISSION... [--csv FILE]
+                                           [--rerun DIR [--timeout SECONDS]]
 
-`build` copies every chapter notebook with each `solution` cell replaced by a stub that keeps
-the solution's signatures and raises `NotImplementedError("Exercise 4.2 (title): ...")`,
-and with every output cleared; everything else is unchanged. It writes the folder
+`build` copies every chapter notebook with each `solution` cell replaced by a stub that
+keeps only the solution's signatures and docstrings and raises
+`NotImplementedError("Exercise 4.2 (title): ...")`, and with every output cleared. The
+set-up cell asks for the student's name and installs tinytx at `--ref` (by default the
+commit checked out), so the checkers cannot change during a course, and a note at the
+top says how to work on Colab and hand the notebook back. It writes the folder
 `<out>/tinytx-student/` and the zip `<out>/tinytx-student.zip` to hand out.
 
-`collect` reads the saved outputs of the checker cells in students' notebooks (it runs
-nothing) and prints, per chapter, one row per notebook and one column per exercise.
+`collect` (in `tinytx.teach.collect`) tabulates the checker results of handed-in
+notebooks. Building needs nothing beyond the standard library: no torch, no Jupyter.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import csv
+import io
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
+import tokenize
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 EDITION = "tinytx-student"
 SOLUTION_TAG = "solution"
-# An exercise opens with a MyST directive, fenced by backticks or colons: ```{exercise} Title
+# An exercise opens with a MyST directive, fenced by backticks or colons:
+# ```{exercise} Title
 EXERCISE_RE = re.compile(r"^(?:`{3,}|:{3,})\{exercise\}[ \t]*(.*?)[ \t]*$", re.MULTILINE)
-CHECKER_CALL_RE = re.compile(r"\bchecks\.(\w+)\(")
 CHAPTER_RE = re.compile(r"(?<!\d)(\d{2})_")
-# What a checker's one line starts with (see tinytx.teach.checks.core), as a result.
-CHECKER_MARKS = {"✓": "passed", "✗": "failed", "…": "not attempted"}
+# The Colab install in every chapter's set-up cell ends in @<branch>"; the student
+# edition pins it to one tag or commit.
+INSTALL_RE = re.compile(r'^([ \t]+%pip install -q "tinytx\S* @ git\+[^"@\s]+@)([^"\s]+)"',
+                        re.MULTILINE)
+# The line of the set-up cell where students write their name; collect reads it back.
+NAME_FIELD = "STUDENT_NAME"
+NAME_LINES = (
+    "# Your name, as your teacher's table of results should show it:",
+    f'{NAME_FIELD} = ""',
+)
+REF_RE = re.compile(r"^[\w.+/-]+$")
 
 
 @dataclass(frozen=True)
@@ -53,28 +69,42 @@ def chapter_number(path: Path) -> int | None:
 
 
 def exercises_by_cell(cells: list[dict], chapter: int | str) -> list[Exercise | None]:
-    """For each cell, the exercise it belongs to: the last `{exercise}` opened at or above it."""
+    """For each cell, the exercise it belongs to: the last `{exercise}` opened at or
+    above it."""
     current, count, result = None, 0, []
     for cell in cells:
         if cell["cell_type"] == "markdown":
-            for title in EXERCISE_RE.findall(_source(cell)):
+            for title in EXERCISE_RE.findall(source_of(cell)):
                 count += 1
                 current = Exercise(f"{chapter}.{count}", title.rstrip(".") or "untitled")
         result.append(current)
     return result
 
 
-# --- the stub -------------------------------------------------------------------------------
+def source_of(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+# --- the stub ------------------------------------------------------------------------
+
 
 def stub_source(solution: str, exercise: Exercise) -> str:
-    """The student's version of a solution cell: each top-level function (and each method of
-    a top-level class) keeps its decorators, signature and docstring, and its body raises
-    NotImplementedError naming the exercise. A cell that defines nothing is one `raise`."""
+    """The student's version of a solution cell.
+
+    Each top-level function (and each method of a top-level class) keeps its
+    decorators, signature and docstring, and its body becomes a `raise
+    NotImplementedError` naming the exercise. Everything else goes: the body, comments
+    anywhere (a comment can give the answer away), statements outside functions. A cell
+    that defines nothing becomes one `raise`."""
     tree = ast.parse(solution)
-    lines = solution.splitlines()
-    raise_line = f"raise NotImplementedError({json.dumps(exercise.stub_message(), ensure_ascii=False)})"
-    header = f"# Exercise {exercise.number}: replace each `raise NotImplementedError` with your code,\n" \
-             "# run this cell, then run the checker cell below it."
+    lines = _without_comments(solution)
+    message = json.dumps(exercise.stub_message(), ensure_ascii=False)
+    raise_line = f"raise NotImplementedError({message})"
+    header = (
+        f"# Exercise {exercise.number}: replace each `raise NotImplementedError` with your\n"
+        "# code, run this cell, then run the checker cell below it."
+    )
     parts = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -86,77 +116,251 @@ def stub_source(solution: str, exercise: Exercise) -> str:
     return header + "\n" + "\n\n\n".join(parts)
 
 
-def _function_stub(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str], raise_line: str) -> str:
-    if node.body[0].lineno == node.lineno:  # `def f(x): return x`: no signature line to keep
-        raise ValueError(f"solution function {node.name!r} is on one line; put its body on the next line")
+def _without_comments(source: str) -> list[str]:
+    """The lines of `source` with every comment cut off (line numbers unchanged)."""
+    lines = source.splitlines()
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    for token in tokens:
+        if token.type == tokenize.COMMENT:
+            row, col = token.start
+            lines[row - 1] = lines[row - 1][:col].rstrip()
+    return lines
+
+
+def _kept(lines: list[str], start: int, stop: int) -> list[str]:
+    """Lines start..stop (1-based, inclusive) without those left empty by a comment."""
+    return [line for line in lines[start - 1 : stop] if line.strip()]
+
+
+def _function_stub(
+    node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str], raise_line: str
+) -> str:
+    if node.body[0].lineno == node.lineno:  # `def f(x): return x`: no signature line
+        raise ValueError(
+            f"solution function {node.name!r} is on one line; put its body on the next line"
+        )
     first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-    kept = node.body[0].end_lineno if ast.get_docstring(node) is not None else node.body[0].lineno - 1
-    return "\n".join(lines[first - 1:kept] + [" " * (node.col_offset + 4) + raise_line])
+    signature = _kept(lines, first, node.body[0].lineno - 1)
+    docstring = []
+    if ast.get_docstring(node) is not None:
+        docstring = lines[node.body[0].lineno - 1 : node.body[0].end_lineno]
+    indent = " " * (node.col_offset + 4)
+    return "\n".join(signature + docstring + [indent + raise_line])
 
 
 def _class_stub(node: ast.ClassDef, lines: list[str], raise_line: str) -> str:
     first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-    out = lines[first - 1:node.body[0].lineno - 1]
+    out = _kept(lines, first, node.body[0].lineno - 1)
+    if ast.get_docstring(node) is not None:
+        out += lines[node.body[0].lineno - 1 : node.body[0].end_lineno]
     methods = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    if ast.get_docstring(node, clean=False) is not None:
-        out += lines[node.body[0].lineno - 1:node.body[0].end_lineno]
     if not methods:
-        out.append(" " * (node.col_offset + 4) + raise_line)
+        return "\n".join(out + [" " * (node.col_offset + 4) + raise_line])
     stubs = [_function_stub(m, lines, raise_line) for m in methods]
-    return "\n".join(out) + ("\n" if out else "") + "\n\n".join(stubs)
+    return "\n".join(out) + "\n" + "\n\n".join(stubs)
 
 
-# --- building the edition --------------------------------------------------------------------
+# --- the student's notebook ----------------------------------------------------------
 
-def student_notebook(notebook: dict, chapter: int) -> dict:
-    """A copy of `notebook` (nbformat 4 JSON) with solutions stubbed and outputs cleared."""
+
+def student_notebook(notebook: dict, chapter: int, ref: str) -> dict:
+    """A copy of `notebook` (nbformat 4 JSON) for students: solutions stubbed, outputs
+    cleared, the set-up cell pinned to `ref` and asking for a name, a note on how to
+    work and hand in, and `metadata.tinytx` saying which chapter it is."""
     notebook = json.loads(json.dumps(notebook))
     cells = notebook["cells"]
     owners = exercises_by_cell(cells, chapter)
-    solved = {}
+    exercises = {e.number: e.title for e in owners if e}
+    solved: dict[str, str] = {}
     for cell, exercise in zip(cells, owners):
         if cell["cell_type"] != "code":
             continue
         cell["outputs"], cell["execution_count"] = [], None
         if SOLUTION_TAG in cell.get("metadata", {}).get("tags", []):
             if exercise is None:
-                raise ValueError(f"chapter {chapter}: a solution cell comes before any {{exercise}}")
+                raise ValueError(
+                    f"chapter {chapter}: a solution cell comes before any {{exercise}}"
+                )
             if exercise.number in solved:
-                raise ValueError(f"exercise {exercise.number} has two solution cells; merge them")
-            solved[exercise.number] = True
-            cell["source"] = stub_source(_source(cell), exercise).splitlines(keepends=True)
-    missing = sorted({e.number for e in owners if e} - solved.keys())
+                raise ValueError(
+                    f"exercise {exercise.number} has two solution cells; merge them"
+                )
+            solved[exercise.number] = source_of(cell)
+            cell["source"] = _lines(stub_source(source_of(cell), exercise))
+    missing = sorted(exercises.keys() - solved.keys())
     if missing:
-        raise ValueError(f"exercise(s) {', '.join(missing)} have no cell tagged {SOLUTION_TAG!r}")
-    notebook.get("metadata", {}).pop("widgets", None)  # saved widget views are outputs too
+        raise ValueError(
+            f"exercise(s) {', '.join(missing)} have no cell tagged {SOLUTION_TAG!r}"
+        )
+    setup = next((c for c in cells if c["cell_type"] == "code"), None)
+    if setup is None or len(INSTALL_RE.findall(source_of(setup))) != 1:
+        raise ValueError(
+            f"chapter {chapter}: the first code cell must hold one Colab install line "
+            '(%pip install -q "tinytx @ git+URL@BRANCH")'
+        )
+    pinned = INSTALL_RE.sub(lambda m: f'{m.group(1)}{ref}"', source_of(setup))
+    setup["source"] = _lines("\n".join(NAME_LINES) + "\n" + pinned)
+    first_later_use = _used_later(cells, owners, solved)
+    note = {
+        "cell_type": "markdown",
+        "id": "tinytx-student-note",
+        "metadata": {},
+        "source": _lines(_student_note(chapter, ref, first_later_use)),
+    }
+    cells.insert(cells.index(setup), note)
+    metadata = notebook.setdefault("metadata", {})
+    metadata.pop("widgets", None)  # saved widget views are outputs too
+    metadata["tinytx"] = {
+        "edition": "student",
+        "chapter": chapter,
+        "ref": ref,
+        "exercises": exercises,
+    }
     return notebook
 
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def _used_later(
+    cells: list[dict], owners: list[Exercise | None], solved: dict[str, str]
+) -> dict[str, list[str]]:
+    """Exercise number -> the names its solution defines that a later cell, other than
+    its checker, uses: until the exercise is solved that cell raises, and *Run all*
+    stops there."""
+    used: dict[str, list[str]] = {}
+    seen: dict[str, set[str]] = {}  # the exercises solved above the cell, and their names
+    for cell, owner in zip(cells, owners):
+        if cell["cell_type"] != "code":
+            continue
+        if SOLUTION_TAG in cell["metadata"].get("tags", []):
+            seen[owner.number] = _defined_names(solved[owner.number])
+            continue
+        names = _names_used(source_of(cell))
+        for number, defined in seen.items():
+            checker = owner.number == number and "checks." in source_of(cell)
+            for name in sorted(defined & names) if not checker else ():
+                if name not in used.setdefault(number, []):
+                    used[number].append(name)
+    return {number: names for number, names in used.items() if names}
+
+
+def _exercise_order(number: str) -> int:
+    return int(number.split(".")[1])
+
+
+def _defined_names(code: str) -> set[str]:
+    return {
+        node.name
+        for node in ast.parse(code).body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
+
+
+def _names_used(code: str) -> set[str]:
+    # IPython lines (%pip, !ls) are not Python; blank them before parsing
+    python = "\n".join("" if line.lstrip()[:1] in "%!" else line for line in code.splitlines())
+    try:
+        tree = ast.parse(python)
+    except SyntaxError:
+        return set(re.findall(r"\b\w+\b", python))
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def _student_note(chapter: int, ref: str, used_later: dict[str, list[str]]) -> str:
+    # Plain Markdown: the note is read in Colab and JupyterLab, not in the book
+    version = ref[:12] if re.fullmatch(r"[0-9a-f]{40}", ref) else ref
+    note = f"""\
+**Student edition** of chapter {chapter}, for tinytx `{version}`.
+
+1. Write your name in `{NAME_FIELD}` in the next cell.
+2. Run the cells from the top. Under each exercise a cell raises
+   `NotImplementedError`: replace the `raise` with your code, run the cell, then the
+   checker cell below it. `✓` means your code passed, `✗` gives a hint, `…` means not
+   attempted yet.
+3. Before handing in, run everything once more from a fresh start (Colab:
+   *Runtime → Restart session and run all*; JupyterLab: *Kernel → Restart Kernel and
+   Run All Cells*) and save. The checker lines saved in the file are what your teacher
+   reads.
+4. Hand in the `.ipynb` file. On Colab: *File → Download → Download .ipynb*. Locally:
+   the file itself.
+
+On Colab, open this file with *File → Upload notebook*; the next cell installs tinytx
+`{version}` when it runs there.
+"""
+    if used_later:
+        order = sorted(used_later, key=_exercise_order)
+        uses = [f"{n} ({', '.join(f'`{name}`' for name in used_later[n])})" for n in order]
+        listed = uses[0] if len(uses) == 1 else ", ".join(uses[:-1]) + " and " + uses[-1]
+        plural = "Exercise" if len(uses) == 1 else "Exercises"
+        note += (
+            f"\nLater cells of this chapter use your code from {plural} {listed}. Until "
+            "that code is written, such a cell raises and *Run all* stops there: solve "
+            f"{'it' if len(uses) == 1 else 'them'} first, in this order.\n"
+        )
+    return note
+
+
+# --- the edition ---------------------------------------------------------------------
 
 STUDENT_README = """\
 # tinytx: student edition
 
-These are the chapters of the tinytx book with the exercises left for you. Each exercise is
-a box in the notebook; the code cell under it holds a stub that raises
-`NotImplementedError("Exercise 4.2 (...): write your solution here")`. Replace the `raise`
-with your code, run the cell, then run the checker cell below it:
+These are the chapters of the tinytx book with the exercises left for you, pinned to
+tinytx `{ref}`. The book itself, with the explanations and worked solutions, is at
+{site}.
+
+Under each exercise a code cell holds a stub that raises
+`NotImplementedError("Exercise 4.2 (...): write your solution here")`. Replace the
+`raise` with your code, run the cell, then run the checker cell below it:
 
 - `✓ name: ...` means your function passed every case;
 - `✗ name: hint` names the first case it got wrong and the usual mistake behind it;
 - `… name: not attempted yet` means the stub is still there.
 
-Cells further down that use your function fail until that exercise is done.
+Most chapters run from top to bottom before anything is solved: later cells use the
+book's own version of what an exercise asks for. Where a later cell does use your
+function (chapter 10: `decoder_io`, `padding_mask`, `greedy_decode`), the note at the
+top of the notebook says which exercises to solve first.
 
-Run the notebooks on Colab (File → Upload notebook; the first code cell installs tinytx) or
-locally after `pip install "tinytx[book] @ git+{repository}@{branch}"`.
-The book itself, with explanations and worked solutions, is at {repository}.
+Write your name in `STUDENT_NAME` in the first code cell of each notebook you hand in.
+
+## On Colab
+
+Open a notebook with *File → Upload notebook*. Its first code cell installs tinytx
+`{ref}` when it runs on Colab. Colab keeps your work in your browser session: save a
+copy to Drive (*File → Save a copy in Drive*) to keep it. To hand in, run everything
+from a fresh start (*Runtime → Restart session and run all*), then choose
+*File → Download → Download .ipynb* and hand in that file.
+
+## On your own machine
+
+With Python 3.10 or newer:
+
+    python -m venv .venv && . .venv/bin/activate
+    pip install jupyterlab "tinytx[book] @ git+{repository}@{ref}"
+    jupyter lab notebooks
+
+The chapters read Tiny Shakespeare through `tinytx.load_corpus`, which downloads it
+once (about 1 MB). To hand in, run everything from a fresh start (*Kernel → Restart
+Kernel and Run All Cells*), save, and hand in the `.ipynb` file.
 """
 
 
-def build(notebooks_dir: Path, out_dir: Path) -> Path:
-    """Write `<out_dir>/tinytx-student/` and `<out_dir>/tinytx-student.zip`; return the zip."""
+def build(notebooks_dir: Path, out_dir: Path, ref: str | None = None) -> Path:
+    """Write `<out_dir>/tinytx-student/` and `<out_dir>/tinytx-student.zip`; return the
+    zip. `ref` is the tag or commit the notebooks install on Colab; by default the
+    commit checked out in `notebooks_dir`'s repository."""
     paths = sorted(notebooks_dir.glob("*.ipynb"))
     if not paths:
-        raise FileNotFoundError(f"no notebooks in {notebooks_dir}; pass --notebooks to the chapter folder")
+        raise FileNotFoundError(
+            f"no notebooks in {notebooks_dir}; pass --notebooks to the chapter folder"
+        )
+    ref = ref or git_commit(notebooks_dir)
+    if not REF_RE.match(ref):
+        raise ValueError(f"--ref {ref!r}: give a tag, branch or commit, such as v0.1.0")
+    config = _book_config(notebooks_dir.parent / "_config.yml")
     edition = out_dir / EDITION
     (edition / "notebooks").mkdir(parents=True, exist_ok=True)
     for stale in (edition / "notebooks").glob("*.ipynb"):
@@ -165,10 +369,11 @@ def build(notebooks_dir: Path, out_dir: Path) -> Path:
         chapter = chapter_number(path)
         if chapter is None:
             raise ValueError(f"{path.name}: chapter notebooks are named NN_slug.ipynb")
-        notebook = student_notebook(json.loads(path.read_text(encoding="utf-8")), chapter)
-        _write_atomic(edition / "notebooks" / path.name, _dumps(notebook))
-    url, branch = _repository(notebooks_dir.parent / "_config.yml")
-    _write_atomic(edition / "README.md", STUDENT_README.format(repository=url, branch=branch))
+        original = json.loads(path.read_text(encoding="utf-8"))
+        write_atomic(edition / "notebooks" / path.name,
+                     dumps(student_notebook(original, chapter, ref)))
+    readme = STUDENT_README.format(ref=ref, **config)
+    write_atomic(edition / "README.md", readme)
     archive = out_dir / f"{EDITION}.zip"
     fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".zip.tmp")
     os.close(fd)
@@ -180,128 +385,77 @@ def build(notebooks_dir: Path, out_dir: Path) -> Path:
     return archive
 
 
-def _repository(config: Path) -> tuple[str, str]:
-    """The repository URL and branch from the book's `_config.yml` (its `repository:` block)."""
+def git_commit(folder: Path) -> str:
+    """The commit checked out in `folder`'s git repository."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, text=True,
+                              capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise ValueError(
+            f"cannot read the git commit of {folder} ({error}); pass --ref with the tag "
+            "or commit of tinytx that students should install"
+        ) from None
+    return done.stdout.strip()
+
+
+def _book_config(config: Path) -> dict[str, str]:
+    """The repository URL and the published site's URL from the book's `_config.yml`."""
     text = config.read_text(encoding="utf-8")
-    block = re.search(r"^repository:\s*\n((?:[ \t]+.*\n?)+)", text, re.MULTILINE)
-    fields = dict(re.findall(r"^[ \t]+(\w+):[ \t]*(\S+)", block.group(1), re.MULTILINE)) if block else {}
-    if "url" not in fields:
-        raise ValueError(f"{config}: no repository url (repository: url: ...)")
-    return fields["url"].strip("\"'"), fields.get("branch", "main").strip("\"'")
+    fields = {}
+    for block in ("repository", "html"):
+        match = re.search(rf"^{block}:\s*\n((?:[ \t]+.*\n?)+)", text, re.MULTILINE)
+        if match:
+            pairs = re.findall(r"^[ \t]+(\w+):[ \t]*(\S+)", match.group(1), re.MULTILINE)
+            fields[block] = {key: value.strip("\"'") for key, value in pairs}
+    repository = fields.get("repository", {}).get("url")
+    site = fields.get("html", {}).get("baseurl")
+    if not repository or not site:
+        raise ValueError(f"{config}: needs repository: url: ... and html: baseurl: ...")
+    return {"repository": repository, "site": site}
 
 
-def _dumps(notebook: dict) -> str:
+def dumps(notebook: dict) -> str:
     # nbformat's own layout, so a student's git diff shows only what they changed
     return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
 
 
-def _source(cell: dict) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
-
-
-# --- collecting results ------------------------------------------------------------------------
-
-def checker_results(notebook: dict, chapter: int | str) -> dict[str, str]:
-    """Exercise number -> passed / failed / not attempted / not run, read from saved outputs.
-
-    An exercise whose checker cells print several lines passed only if every line passed."""
-    cells = notebook.get("cells", [])
-    found: dict[str, set[str]] = {}
-    for cell, exercise in zip(cells, exercises_by_cell(cells, chapter)):
-        if exercise is None:
-            continue
-        seen = found.setdefault(exercise.number, set())
-        if cell["cell_type"] != "code" or not CHECKER_CALL_RE.search(_source(cell)):
-            continue
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":  # the checker cell itself crashed
-                seen.add("failed")
-            seen.update(CHECKER_MARKS[line[:1]] for line in _output_text(output).splitlines()
-                        if line[:1] in CHECKER_MARKS)
-    order = ("failed", "not attempted", "passed")  # the worst result wins
-    return {number: next((r for r in order if r in seen), "not run") for number, seen in found.items()}
-
-
-def _output_text(output: dict) -> str:
-    if output.get("output_type") == "stream":
-        return _source({"source": output.get("text", "")})
-    return _source({"source": output.get("data", {}).get("text/plain", "")})
-
-
-SYMBOLS = {"passed": "✓", "failed": "✗", "not attempted": "…", "not run": "–"}
-
-
-def collect(paths: list[Path]) -> list[tuple[str, str, str, str]]:
-    """(chapter, notebook, exercise, result) for every exercise of every submitted notebook."""
-    files = sorted({f for p in paths for f in (sorted(p.rglob("*.ipynb")) if p.is_dir() else [p])
-                    if ".ipynb_checkpoints" not in f.parts})
-    if not files:
-        raise FileNotFoundError(f"no .ipynb files in {', '.join(map(str, paths))}")
-    rows = []
-    for file in files:
-        chapter = chapter_number(file)
-        label = str(chapter) if chapter is not None else "?"
-        try:
-            notebook = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"{file}: not a readable notebook ({error})") from None
-        for number, result in checker_results(notebook, label).items():
-            rows.append((label, str(file), number, result))
-    return rows
-
-
-def format_table(rows: list[tuple[str, str, str, str]]) -> str:
-    """One table per chapter: a row per notebook, a column per exercise."""
-    out = []
-    for chapter in sorted({r[0] for r in rows}, key=lambda c: (not c.isdigit(), c.zfill(3))):
-        mine = [r for r in rows if r[0] == chapter]
-        exercises = sorted({r[2] for r in mine}, key=lambda n: int(n.split(".")[1]))
-        files = sorted({r[1] for r in mine})
-        width = max(len(f) for f in files)
-        out.append(f"chapter {chapter}")
-        out.append(" ".join([" " * width] + [f"{e:>5}" for e in exercises]))
-        cell = {(r[1], r[2]): SYMBOLS[r[3]] for r in mine}
-        for f in files:
-            out.append(" ".join([f.ljust(width)] + [f"{cell.get((f, e), ''):>5}" for e in exercises]))
-        out.append("")
-    out.append("✓ passed  ✗ failed  … not attempted  – checker cell not run (read from saved outputs)")
-    return "\n".join(out)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tinytx.teach.student", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tinytx.teach.student", description=__doc__.split("\n")[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     make = commands.add_parser("build", help="write the student edition and its zip")
     make.add_argument("--notebooks", type=Path, default=Path("notebooks"))
     make.add_argument("--out", type=Path, default=Path("student"))
-    gather = commands.add_parser("collect", help="tabulate the checker results of submitted notebooks")
-    gather.add_argument("paths", type=Path, nargs="+", help="notebooks or folders of notebooks")
-    gather.add_argument("--csv", type=Path, help="also write the results as CSV to this file")
+    make.add_argument("--ref", help="tag or commit students install (default: HEAD)")
+    gather = commands.add_parser(
+        "collect", help="tabulate the checker results of handed-in notebooks"
+    )
+    gather.add_argument("paths", type=Path, nargs="+", help="notebooks or folders")
+    gather.add_argument("--csv", type=Path, help="also write the table to this file")
+    gather.add_argument("--rerun", type=Path, metavar="DIR",
+                        help="first re-run each notebook, errors allowed, into DIR")
+    gather.add_argument("--timeout", type=int, default=600,
+                        help="with --rerun: seconds a cell may run (default 600)")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            archive = build(args.notebooks, args.out)
+            archive = build(args.notebooks, args.out, args.ref)
             print(f"student edition: {args.out / EDITION}/ and {archive}")
-        else:
-            rows = collect(args.paths)
-            print(format_table(rows))
-            if args.csv:
-                with open(args.csv, "w", newline="", encoding="utf-8") as f:
-                    writer = csv.writer(f)
-                    writer.writerow(["chapter", "notebook", "exercise", "result"])
-                    writer.writerows(rows)
+            return 0
+        from tinytx.teach import collect
+
+        return collect.main(args.paths, args.csv, args.rerun, args.timeout)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":
