@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from tinytx.teach.checks.core import Verdict
 
-def run(checker, fn, capsys) -> tuple[bool, str]:
+
+def run(checker, fn, capsys) -> tuple[Verdict, str]:
     """Run a checker; return its verdict and the one line it printed."""
     passed = checker(fn)
+    assert isinstance(passed, Verdict), f"a checker returns a Verdict, got {passed!r}"
     printed = capsys.readouterr().out
+    assert bool(passed) == printed.startswith("✓"), (passed, printed)
     assert printed.count("\n") == 1, f"a checker prints exactly one line, got {printed!r}"
     return passed, printed
 

@@ -18,6 +18,19 @@ def test_every_checker_is_reachable_as_checks_dot_name():
     assert {name: getattr(checks, name, None) for name in CHECKERS} == CHECKERS
 
 
+def test_a_verdict_is_true_or_false_and_a_notebook_shows_nothing_for_it():
+    """No `True` box under the checker's line: IPython's formatter (what Jupyter and
+    Colab use to show a cell's value) produces no output for a Verdict."""
+    from IPython.core.formatters import DisplayFormatter
+
+    from tinytx.teach.checks.core import Verdict
+
+    assert Verdict(True) and not Verdict(False)
+    assert Verdict(True).passed is True and repr(Verdict(False)) == "Verdict(passed=False)"
+    assert DisplayFormatter().format(Verdict(True)) == ({}, {})
+    assert DisplayFormatter().format(True)[0] == {"text/plain": "True"}  # what it replaces
+
+
 @pytest.mark.parametrize("name", sorted(CHECKERS))
 def test_an_unattempted_exercise_gets_a_friendly_line(name, capsys):
     """The student edition's stubs raise NotImplementedError: no traceback, no hint, just 'not attempted yet'."""

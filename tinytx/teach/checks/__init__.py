@@ -1,6 +1,8 @@
 """Exercise checkers for every chapter: run the reader's function on cases chosen to expose the usual mistakes.
 
-Every checker takes the reader's function, prints exactly one line and returns a bool:
+Every checker takes the reader's function, prints exactly one line and returns a
+`Verdict`, true when the function passed (a notebook shows nothing for it, so the
+checker's line is the cell's only output):
 
     ✓ <name>: <what now works>            the function passed every case
     ✗ <name>: <hint>                      the first mistake found, and what to change
@@ -9,7 +11,7 @@ Every checker takes the reader's function, prints exactly one line and returns a
 A checker refuses tinytx's own implementation, which would pass every case but is
 not the reader's work. Handed `tinytx.softmax`, `tinytx.FeedForward`, a method of a
 tinytx object, a class derived from a tinytx class or an instance of one, it runs no
-case, prints a ✗ line that says so and returns False:
+case, prints a ✗ line that says so and returns a false Verdict:
 
     ✗ padding_mask: that is tinytx's own padding_mask (tinytx.padding_mask); write
     your own function and pass it

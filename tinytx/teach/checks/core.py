@@ -15,38 +15,62 @@ class CheckFailed(Exception):
     """A check found a mistake; the message is the hint shown to the reader."""
 
 
-CHECKERS: dict[str, Callable[[Callable], bool]] = {}  # every checker of every chapter, by name
+class Verdict:
+    """What a checker returns: true when the reader's function passed.
 
-
-def checker(name: str) -> Callable[[Callable[[Callable], str]], Callable[[Callable], bool]]:
-    """Turn `body(fn) -> success message` into a checker that prints one line and
-    returns a bool.
-
-    Before running `body`, the checker refuses (✗, False) anything that is not callable
-    and anything that is or runs tinytx's own implementation (see `tinytx_original`).
+    `if checks.softmax(softmax):` and `passed = checks.softmax(softmax)` work as with a
+    bool. A notebook shows nothing for it (`_ipython_display_` displays nothing): the
+    checker has printed its one line already, and a `True` under it would only echo it.
     """
 
-    def decorate(body: Callable[[Callable], str]) -> Callable[[Callable], bool]:
+    __slots__ = ("passed",)
+
+    def __init__(self, passed: bool) -> None:
+        self.passed = passed
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"Verdict(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+CHECKERS: dict[str, Callable[[Callable], Verdict]] = {}  # every checker, by name
+
+
+def checker(name: str) -> Callable[[Callable[[Callable], str]], Callable[[Callable], Verdict]]:
+    """Turn `body(fn) -> success message` into a checker that prints one line and
+    returns a `Verdict`.
+
+    Before running `body`, the checker refuses (✗, not passed) anything that is not
+    callable and anything that is or runs tinytx's own implementation (see
+    `tinytx_original`).
+    """
+
+    def decorate(body: Callable[[Callable], str]) -> Callable[[Callable], Verdict]:
         @functools.wraps(body)
-        def check(fn: Callable) -> bool:
+        def check(fn: Callable) -> Verdict:
             if not callable(fn):
                 print(f"✗ {name}: pass the function itself, e.g. checks.{name}({name}), not {type(fn).__name__}")
-                return False
+                return Verdict(False)
             own = tinytx_original(fn)  # it would pass, but it is not the reader's work
             if own is not None:
                 print(f"✗ {name}: {_not_yours(fn, own)}")
-                return False
+                return Verdict(False)
             try:
                 message = body(fn)
             except NotImplementedError:
                 print(f"… {name}: not attempted yet. Replace `raise NotImplementedError` with your code, "
                       "run that cell, then run this one again.")
-                return False
+                return Verdict(False)
             except CheckFailed as failure:
                 print(f"✗ {name}: {failure}")
-                return False
+                return Verdict(False)
             print(f"✓ {name}: {message}")
-            return True
+            return Verdict(True)
 
         CHECKERS[name] = check
         return check
