@@ -1,4 +1,5 @@
-"""Shared by the tests of every chapter's checkers: run one and read the line it printed."""
+"""Shared by the tests of every chapter's checkers: run one
+and read the line it printed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ def run(checker, fn, capsys) -> tuple[Verdict, str]:
     assert isinstance(passed, Verdict), f"a checker returns a Verdict, got {passed!r}"
     printed = capsys.readouterr().out
     assert bool(passed) == printed.startswith("✓"), (passed, printed)
-    assert printed.count("\n") == 1, f"a checker prints exactly one line, got {printed!r}"
+    assert printed.count("\n") == 1, (
+        f"a checker prints exactly one line, got {printed!r}"
+    )
     return passed, printed
 
 

@@ -155,7 +155,9 @@ class ApproxCell(IPyNbCell):
         if not self._compare_matched(test, ref, skip_compare):
             return False
         for factor in PLANTED_FACTORS:
-            planted = _map_text(test, lambda text, _: scale_floats(text, factor))
+            planted = _map_text(
+                test, lambda text, _, factor=factor: scale_floats(text, factor)
+            )
             if self._compare_matched(planted, ref, skip_compare):
                 self.comparison_traceback = [
                     f"{APPROX_TAG}: with every float of its output multiplied by "
@@ -219,4 +221,6 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
     counts = config.stash.get(TIER_COUNTS, {})
     if sum(counts.values()):
         summary = ", ".join(f"{n} {tier}" for tier, n in counts.items())
-        terminalreporter.write_line(f"nbval tiers of the collected code cells: {summary}")
+        terminalreporter.write_line(
+            f"nbval tiers of the collected code cells: {summary}"
+        )

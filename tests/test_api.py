@@ -1,4 +1,5 @@
-"""The public API of DESIGN §3 is importable from `tinytx`, and importing it stays light."""
+"""The public API of DESIGN §3 is importable from `tinytx`,
+and importing it stays light."""
 
 import subprocess
 import sys
@@ -9,9 +10,10 @@ import torch
 import tinytx
 
 CONTRACT = [
-    "CharTokenizer", "BPETokenizer", "load_corpus", "GPTConfig", "GPT", "scaled_dot_product_attention",
-    "causal_mask", "MultiHeadAttention", "softmax", "sinusoidal_positions", "LayerNorm", "FeedForward",
-    "Seq2SeqConfig", "Seq2Seq", "train", "evaluate", "save", "load", "pick_device", "seed",
+    "CharTokenizer", "BPETokenizer", "load_corpus", "GPTConfig", "GPT",
+    "scaled_dot_product_attention", "causal_mask", "MultiHeadAttention", "softmax",
+    "sinusoidal_positions", "LayerNorm", "FeedForward", "Seq2SeqConfig", "Seq2Seq",
+    "train", "evaluate", "save", "load", "pick_device", "seed",
 ]  # fmt: skip
 
 
@@ -34,15 +36,24 @@ def test_public_names_are_the_objects_even_after_their_modules_are_imported():
         "print(tinytx.train.__name__,"
         " tinytx.pretrained.__name__, type(tinytx.nn).__name__, checks.__name__)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == ["train", "pretrained", "module", "tinytx.teach.checks"]
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == [
+        "train",
+        "pretrained",
+        "module",
+        "tinytx.teach.checks",
+    ]
     assert callable(tinytx.train) and callable(tinytx.pretrained)
 
 
 def test_import_tinytx_imports_no_torch():
     """The student edition is built on a bare Python (`make student`)."""
     code = "import sys, tinytx; print('torch' in sys.modules, len(tinytx.__all__))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.split() == ["False", str(len(tinytx.__all__))]
 
 
@@ -50,9 +61,12 @@ def test_import_does_not_pull_in_the_heavy_optional_libraries():
     # (torch itself imports tqdm, so tqdm is not on the list)
     code = (
         "import sys, tinytx; [getattr(tinytx, name) for name in tinytx.__all__]; "
-        "print(sorted(m for m in ('matplotlib', 'ipywidgets', 'tiktoken') if m in sys.modules))"
+        "print(sorted(m for m in ('matplotlib', 'ipywidgets', 'tiktoken') "
+        "if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"
 
 
@@ -101,20 +115,32 @@ def test_tinytx_device_overrides_the_choice_and_never_falls_back(monkeypatch):
     monkeypatch.setenv("TINYTX_DEVICE", " CUDA ")
     assert tinytx.pick_device().type == "cuda"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(RuntimeError, match="TINYTX_DEVICE=cuda but PyTorch sees no cuda device"):
+    with pytest.raises(
+        RuntimeError, match="TINYTX_DEVICE=cuda but PyTorch sees no cuda device"
+    ):
         tinytx.pick_device()
     monkeypatch.setenv("TINYTX_DEVICE", "gpu")
-    with pytest.raises(ValueError, match="'gpu' is not a device; use one of cpu, cuda, mps"):
+    with pytest.raises(
+        ValueError, match="'gpu' is not a device; use one of cpu, cuda, mps"
+    ):
         tinytx.pick_device()
 
 
 def test_every_subpackage_is_listed_for_installation():
-    """A sub-package missing from pyproject's `packages` installs fine in editable mode but
-    is absent from a real install (Colab's `pip install git+...`)."""
+    """A sub-package missing from pyproject's `packages` installs fine in editable mode
+    but is absent from a real install (Colab's `pip install git+...`)."""
     import pathlib
+
     import tomllib
 
     root = pathlib.Path(tinytx.__file__).parent
-    found = {".".join(("tinytx", *p.parent.relative_to(root).parts)) for p in root.rglob("__init__.py")}
-    listed = set(tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(("tinytx", *p.parent.relative_to(root).parts))
+        for p in root.rglob("__init__.py")
+    }
+    listed = set(
+        tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"][
+            "setuptools"
+        ]["packages"]
+    )
     assert found == listed

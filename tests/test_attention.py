@@ -7,12 +7,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from tinytx import KVCache, MultiHeadAttention, causal_mask, padding_mask, scaled_dot_product_attention
+from tinytx import (
+    KVCache,
+    MultiHeadAttention,
+    causal_mask,
+    padding_mask,
+    scaled_dot_product_attention,
+)
 
 
 def qkv(B=2, H=3, T=5, S=5, d=8, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(B, H, T, d, generator=g), torch.randn(B, H, S, d, generator=g), torch.randn(B, H, S, d, generator=g))
+    return (
+        torch.randn(B, H, T, d, generator=g),
+        torch.randn(B, H, S, d, generator=g),
+        torch.randn(B, H, S, d, generator=g),
+    )
 
 
 def test_causal_mask_is_lower_triangular():
@@ -30,7 +40,10 @@ def test_padding_mask_hides_pad_keys():
     ids = torch.tensor([[5, 6, 0, 0], [7, 0, 0, 0]])
     mask = padding_mask(ids, pad_id=0)
     assert mask.shape == (2, 1, 1, 4)
-    assert mask[:, 0, 0].tolist() == [[True, True, False, False], [True, False, False, False]]
+    assert mask[:, 0, 0].tolist() == [
+        [True, True, False, False],
+        [True, False, False, False],
+    ]
 
 
 def test_sdpa_matches_pytorch_unmasked():
@@ -43,7 +56,9 @@ def test_sdpa_matches_pytorch_unmasked():
 def test_sdpa_matches_pytorch_causal():
     q, k, v = qkv()
     out, weights = scaled_dot_product_attention(q, k, v, causal=True)
-    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, is_causal=True))
+    torch.testing.assert_close(
+        out, F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    )
     assert (weights.triu(diagonal=1) == 0).all()
 
 
@@ -52,21 +67,31 @@ def test_sdpa_matches_pytorch_padded():
     ids = torch.tensor([[3, 4, 5, 0, 0, 0], [3, 4, 5, 6, 7, 0]])
     mask = padding_mask(ids, pad_id=0)[:, :, :, :]  # (B, 1, 1, S)
     out, weights = scaled_dot_product_attention(q, k, v, mask=mask)
-    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+    torch.testing.assert_close(
+        out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    )
     assert (weights[0, :, :, 3:] == 0).all() and (weights[1, :, :, 5:] == 0).all()
 
 
 def test_sdpa_gives_zeros_to_a_query_with_no_visible_key_as_pytorch_does():
     q, k, v = qkv(T=4, S=4)
-    left_padded = torch.tensor([[0, 0, 7, 3]])  # pads first: queries 0 and 1 see only pads
+    left_padded = torch.tensor(
+        [[0, 0, 7, 3]]
+    )  # pads first: queries 0 and 1 see only pads
     mask = causal_mask(4) & padding_mask(left_padded, pad_id=0)  # (1, 1, 4, 4)
     q, k, v = (t.requires_grad_(True) for t in (q, k, v))
     out, weights = scaled_dot_product_attention(q, k, v, mask=mask)
     assert (weights[..., :2, :] == 0).all() and (out[..., :2, :] == 0).all()
-    torch.testing.assert_close(weights[..., 2:, :].sum(-1), torch.ones_like(weights[..., 2:, 0]))
-    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+    torch.testing.assert_close(
+        weights[..., 2:, :].sum(-1), torch.ones_like(weights[..., 2:, 0])
+    )
+    torch.testing.assert_close(
+        out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    )
     out.sum().backward()
-    assert all(t.grad.isfinite().all() for t in (q, k, v))  # no nan reaches the gradients
+    assert all(
+        t.grad.isfinite().all() for t in (q, k, v)
+    )  # no nan reaches the gradients
 
 
 def test_sdpa_rejects_bad_masks():
@@ -96,7 +121,9 @@ def test_multihead_self_attention_matches_torch(need_weights):
     ours = MultiHeadAttention(16, 4)
     copy_from_torch(ours, theirs)
     x = torch.randn(2, 7, 16)
-    expected, expected_weights = theirs(x, x, x, attn_mask=~causal_mask(7), average_attn_weights=False)
+    expected, expected_weights = theirs(
+        x, x, x, attn_mask=~causal_mask(7), average_attn_weights=False
+    )
     out, weights = ours(x, causal=True, need_weights=need_weights)
     torch.testing.assert_close(out, expected)
     if need_weights:
@@ -114,7 +141,9 @@ def test_multihead_cross_attention_with_padding_matches_torch(need_weights):
     x, memory = torch.randn(2, 4, 12), torch.randn(2, 6, 12)
     src = torch.tensor([[1, 2, 3, 0, 0, 0], [1, 2, 3, 4, 5, 6]])
     expected, _ = theirs(x, memory, memory, key_padding_mask=src == 0)
-    out, _ = ours(x, context=memory, mask=padding_mask(src, 0), need_weights=need_weights)
+    out, _ = ours(
+        x, context=memory, mask=padding_mask(src, 0), need_weights=need_weights
+    )
     torch.testing.assert_close(out, expected)
 
 
@@ -129,7 +158,12 @@ def test_fused_and_explicit_paths_agree_with_mask_and_causal():
 
 
 @settings(max_examples=30, deadline=None)
-@given(T=st.integers(1, 8), H=st.sampled_from([1, 2, 4]), seed=st.integers(0, 10_000), causal=st.booleans())
+@given(
+    T=st.integers(1, 8),
+    H=st.sampled_from([1, 2, 4]),
+    seed=st.integers(0, 10_000),
+    causal=st.booleans(),
+)
 def test_attention_rows_sum_to_one_and_masked_weights_are_zero(T, H, seed, causal):
     q, k, v = qkv(B=1, H=H, T=T, S=T, d=4, seed=seed)
     _, weights = scaled_dot_product_attention(q, k, v, causal=causal)
@@ -153,8 +187,14 @@ def test_self_attention_without_positions_is_permutation_equivariant(seed, T):
 def test_kv_cache_grows_past_its_capacity_and_keeps_every_token():
     cache, keys, values = KVCache(), torch.randn(2, 3, 40, 4), torch.randn(2, 3, 40, 4)
     assert len(cache) == 0 and cache.keys is None
-    cache.append(keys[..., :5, :], values[..., :5, :])  # a prefill of 5, then one token at a time
+    cache.append(
+        keys[..., :5, :], values[..., :5, :]
+    )  # a prefill of 5, then one token at a time
     for t in range(5, 40):
-        got_keys, got_values = cache.append(keys[..., t:t + 1, :], values[..., t:t + 1, :])
-        assert torch.equal(got_keys, keys[..., :t + 1, :]) and torch.equal(got_values, values[..., :t + 1, :])
+        got_keys, got_values = cache.append(
+            keys[..., t : t + 1, :], values[..., t : t + 1, :]
+        )
+        assert torch.equal(got_keys, keys[..., : t + 1, :]) and torch.equal(
+            got_values, values[..., : t + 1, :]
+        )
     assert len(cache) == 40 and torch.equal(cache.keys, keys)

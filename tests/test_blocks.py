@@ -1,4 +1,5 @@
-"""Post-LN encoder and decoder layers against nn.TransformerEncoderLayer/DecoderLayer."""
+"""Post-LN encoder and decoder layers against
+nn.TransformerEncoderLayer/DecoderLayer."""
 
 import pytest
 import torch
@@ -28,10 +29,16 @@ def copy_ffn_and_norms(ours, theirs, norm_pairs):
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_encoder_block_matches_torch(norm_first):
     torch.manual_seed(0)
-    theirs = nn.TransformerEncoderLayer(C, H, HIDDEN, dropout=0.0, batch_first=True, norm_first=norm_first).eval()
-    ours = EncoderBlock(C, H, ffn_hidden=HIDDEN, norm="pre" if norm_first else "post").eval()
+    theirs = nn.TransformerEncoderLayer(
+        C, H, HIDDEN, dropout=0.0, batch_first=True, norm_first=norm_first
+    ).eval()
+    ours = EncoderBlock(
+        C, H, ffn_hidden=HIDDEN, norm="pre" if norm_first else "post"
+    ).eval()
     copy_attention(ours.self_attn, theirs.self_attn)
-    copy_ffn_and_norms(ours, theirs, [(ours.ln_attn, theirs.norm1), (ours.ln_ffn, theirs.norm2)])
+    copy_ffn_and_norms(
+        ours, theirs, [(ours.ln_attn, theirs.norm1), (ours.ln_ffn, theirs.norm2)]
+    )
     src_ids = torch.tensor([[4, 5, 6, 0, 0], [4, 5, 6, 7, 8]])
     x = torch.randn(2, 5, C)
     expected = theirs(x, src_key_padding_mask=src_ids == 0)
@@ -44,16 +51,28 @@ def test_encoder_block_matches_torch(norm_first):
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_decoder_block_matches_torch(norm_first):
     torch.manual_seed(1)
-    theirs = nn.TransformerDecoderLayer(C, H, HIDDEN, dropout=0.0, batch_first=True, norm_first=norm_first).eval()
-    ours = DecoderBlock(C, H, ffn_hidden=HIDDEN, norm="pre" if norm_first else "post").eval()
+    theirs = nn.TransformerDecoderLayer(
+        C, H, HIDDEN, dropout=0.0, batch_first=True, norm_first=norm_first
+    ).eval()
+    ours = DecoderBlock(
+        C, H, ffn_hidden=HIDDEN, norm="pre" if norm_first else "post"
+    ).eval()
     copy_attention(ours.self_attn, theirs.self_attn)
     copy_attention(ours.cross_attn, theirs.multihead_attn)
     copy_ffn_and_norms(
-        ours, theirs, [(ours.ln_self, theirs.norm1), (ours.ln_cross, theirs.norm2), (ours.ln_ffn, theirs.norm3)]
+        ours,
+        theirs,
+        [
+            (ours.ln_self, theirs.norm1),
+            (ours.ln_cross, theirs.norm2),
+            (ours.ln_ffn, theirs.norm3),
+        ],
     )
     src_ids = torch.tensor([[4, 5, 0, 0, 0, 0], [4, 5, 6, 7, 8, 9]])
     x, memory = torch.randn(2, 4, C), torch.randn(2, 6, C)
-    expected = theirs(x, memory, tgt_mask=~causal_mask(4), memory_key_padding_mask=src_ids == 0)
+    expected = theirs(
+        x, memory, tgt_mask=~causal_mask(4), memory_key_padding_mask=src_ids == 0
+    )
     out = ours(x, memory, memory_mask=padding_mask(src_ids, 0))
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
 
@@ -64,7 +83,15 @@ def test_gpt_block_records_named_activations_and_is_causal():
     x = torch.randn(1, 6, C)
     record = {}
     out = block(x, record=record)
-    assert set(record) == {"resid_pre", "attn.weights", "attn.out", "resid_mid", "ffn.hidden", "ffn.out", "resid_post"}
+    assert set(record) == {
+        "resid_pre",
+        "attn.weights",
+        "attn.out",
+        "resid_mid",
+        "ffn.hidden",
+        "ffn.out",
+        "resid_post",
+    }
     assert record["attn.weights"].shape == (1, H, 6, 6)
     torch.testing.assert_close(record["resid_post"], out)
     changed = x.clone()
@@ -83,5 +110,7 @@ def test_block_without_residual_drops_the_identity_path(norm):
     if norm == "pre":
         torch.testing.assert_close(record["resid_mid"], record["attn.out"])
     else:
-        torch.testing.assert_close(record["resid_mid"], without.ln_attn(record["attn.out"]))
+        torch.testing.assert_close(
+            record["resid_mid"], without.ln_attn(record["attn.out"])
+        )
     assert not torch.allclose(with_res(x), without(x))

@@ -1,4 +1,5 @@
-"""The chapter 04 checkers pass correct code and catch each usual mistake with its own hint."""
+"""The chapter 04 checkers pass correct code and catch each usual
+mistake with its own hint."""
 
 from __future__ import annotations
 
@@ -6,13 +7,11 @@ import math
 
 import pytest
 import torch
+from checker_helpers import assert_hint, run  # tests/checker_helpers.py
 
 from tinytx.teach import checks
 
-from checker_helpers import assert_hint, run  # tests/checker_helpers.py
-
-
-# ---------------------------------------------------------------- local_causal_mask
+# -------------------------------------------------------- local_causal_mask
 
 
 def local_mask_correct(T, window):
@@ -37,21 +36,36 @@ def test_local_causal_mask_accepts_correct_code(capsys):
         (lambda T, w: local_mask_correct(T, w).float(), "return a boolean mask"),
         (lambda T, w: ~local_mask_correct(T, w), "your mask is inverted"),
         (lambda T, w: local_mask_correct(T, w).T, "lets a query see later keys"),
-        (lambda T, w: torch.ones(T, T, dtype=torch.bool).triu(), "lets a query see later keys"),
-        (lambda T, w: local_mask_correct(T, w) & ~torch.eye(T, dtype=torch.bool), "the diagonal is False"),
+        (
+            lambda T, w: torch.ones(T, T, dtype=torch.bool).triu(),
+            "lets a query see later keys",
+        ),
+        (
+            lambda T, w: local_mask_correct(T, w) & ~torch.eye(T, dtype=torch.bool),
+            "the diagonal is False",
+        ),
         (lambda T, w: torch.ones(T, T, dtype=torch.bool).tril(), "plain causal mask"),
         (lambda T, w: local_mask_correct(T, w + 1), "yours sees 4"),
         (lambda T, w: local_mask_correct(T, w - 1), "yours sees 2"),
         (lambda T, w: torch.ones(T, dtype=torch.bool), "must have shape (6, 6)"),
     ],
-    ids=["float", "inverted", "transposed", "triu", "no-diagonal", "ignores-window", "one-too-many", "one-too-few",
-         "shape"],
+    ids=[
+        "float",
+        "inverted",
+        "transposed",
+        "triu",
+        "no-diagonal",
+        "ignores-window",
+        "one-too-many",
+        "one-too-few",
+        "shape",
+    ],
 )
 def test_local_causal_mask_mistakes(mistake, hint, capsys):
     assert_hint(checks.local_causal_mask, mistake, hint, capsys)
 
 
-# ---------------------------------------------------------------- split_heads
+# -------------------------------------------------------- split_heads
 
 
 def split_correct(x, n_head):
@@ -62,28 +76,55 @@ def split_correct(x, n_head):
 def test_split_heads_accepts_correct_code(capsys):
     passed, printed = run(checks.split_heads, split_correct, capsys)
     assert passed and printed.startswith("✓ split_heads: ")
-    passed, _ = run(checks.split_heads, lambda x, h: x.unflatten(-1, (h, -1)).permute(0, 2, 1, 3).contiguous(), capsys)
+    passed, _ = run(
+        checks.split_heads,
+        lambda x, h: x.unflatten(-1, (h, -1)).permute(0, 2, 1, 3).contiguous(),
+        capsys,
+    )
     assert passed
 
 
 @pytest.mark.parametrize(
     ("mistake", "hint"),
     [
-        (lambda x, h: x.view(4, 16, 4, 16).transpose(1, 2), "on an input of shape (2, 7, 64) your view failed"),
-        (lambda x, h: x.view(x.shape[0], x.shape[1], 4, 16).transpose(1, 2), "fixed numbers"),
-        (lambda x, h: x.view(x.shape[0], h, x.shape[1], x.shape[2] // h), "tokens are scrambled across heads"),
-        (lambda x, h: x.view(x.shape[0], x.shape[1], h, x.shape[2] // h), ".transpose(1, 2)"),
-        (lambda x, h: x.view(x.shape[0], x.shape[1], x.shape[2] // h, h).permute(0, 3, 1, 2),
-         "every n_head-th channel"),
+        (
+            lambda x, h: x.view(4, 16, 4, 16).transpose(1, 2),
+            "on an input of shape (2, 7, 64) your view failed",
+        ),
+        (
+            lambda x, h: x.view(x.shape[0], x.shape[1], 4, 16).transpose(1, 2),
+            "fixed numbers",
+        ),
+        (
+            lambda x, h: x.view(x.shape[0], h, x.shape[1], x.shape[2] // h),
+            "tokens are scrambled across heads",
+        ),
+        (
+            lambda x, h: x.view(x.shape[0], x.shape[1], h, x.shape[2] // h),
+            ".transpose(1, 2)",
+        ),
+        (
+            lambda x, h: x.view(x.shape[0], x.shape[1], x.shape[2] // h, h).permute(
+                0, 3, 1, 2
+            ),
+            "every n_head-th channel",
+        ),
         (lambda x, h: split_correct(x, h) * 2, "your heads differ"),
     ],
-    ids=["hard-coded", "hard-coded-heads", "view-no-transpose", "no-transpose", "interleaved", "other"],
+    ids=[
+        "hard-coded",
+        "hard-coded-heads",
+        "view-no-transpose",
+        "no-transpose",
+        "interleaved",
+        "other",
+    ],
 )
 def test_split_heads_mistakes(mistake, hint, capsys):
     assert_hint(checks.split_heads, mistake, hint, capsys)
 
 
-# ---------------------------------------------------------------- merge_heads
+# -------------------------------------------------------- merge_heads
 
 
 def merge_correct(x):
@@ -101,10 +142,16 @@ def test_merge_heads_accepts_correct_code(capsys):
 @pytest.mark.parametrize(
     ("mistake", "hint"),
     [
-        (lambda x: x.transpose(1, 2).view(x.shape[0], x.shape[2], -1), "Call .contiguous() before .view"),
+        (
+            lambda x: x.transpose(1, 2).view(x.shape[0], x.shape[2], -1),
+            "Call .contiguous() before .view",
+        ),
         (lambda x: x.reshape(x.shape[0], x.shape[2], -1), "mixes tokens and heads"),
         (lambda x: x.transpose(1, 2).reshape(4, 16, 64), "fixed numbers"),
-        (lambda x: x.permute(0, 2, 3, 1).reshape(x.shape[0], x.shape[2], -1), "interleaved"),
+        (
+            lambda x: x.permute(0, 2, 3, 1).reshape(x.shape[0], x.shape[2], -1),
+            "interleaved",
+        ),
         (lambda x: x.transpose(1, 2), "must have shape (4, 16, 64)"),
     ],
     ids=["no-contiguous", "no-transpose", "hard-coded", "interleaved", "not-merged"],
@@ -127,21 +174,41 @@ def test_merge_heads_with_the_notebooks_global_batch_size(capsys):
     assert "n_head" not in printed and "B, T, C = x.shape" not in printed
 
 
-# ---------------------------------------------------------------- causal_self_attention
+# -------------------------------------------------------- causal_self_attention
 
 
-def attention_correct(x, w_q, w_k, w_v, n_head, *, scale=None, fill=float("-inf"), mask="causal", dim=-1,
-                      scramble=False, swap=False):
+def attention_correct(
+    x,
+    w_q,
+    w_k,
+    w_v,
+    n_head,
+    *,
+    scale=None,
+    fill=float("-inf"),
+    mask="causal",
+    dim=-1,
+    scramble=False,
+    swap=False,
+):
     B, T, C = x.shape
     d_head = C // n_head
 
     def heads(t):
-        return t.view(B, n_head, T, d_head) if scramble else t.view(B, T, n_head, d_head).transpose(1, 2)
+        return (
+            t.view(B, n_head, T, d_head)
+            if scramble
+            else t.view(B, T, n_head, d_head).transpose(1, 2)
+        )
 
     q, k, v = heads(x @ w_q), heads(x @ w_k), heads(x @ w_v)
     if swap:
         q, k = k, q
-    scores = q @ k.transpose(-2, -1) / (math.sqrt(d_head) if scale is None else scale(C, d_head))
+    scores = (
+        q
+        @ k.transpose(-2, -1)
+        / (math.sqrt(d_head) if scale is None else scale(C, d_head))
+    )
     allowed = torch.ones(T, T, dtype=torch.bool).tril()
     if mask == "triu":
         allowed = torch.ones(T, T, dtype=torch.bool).triu()
@@ -157,7 +224,9 @@ def test_causal_self_attention_accepts_correct_code(capsys):
 
     def with_torch(x, w_q, w_k, w_v, n_head):
         B, T, C = x.shape
-        q, k, v = ((x @ w).view(B, T, n_head, -1).transpose(1, 2) for w in (w_q, w_k, w_v))
+        q, k, v = (
+            (x @ w).view(B, T, n_head, -1).transpose(1, 2) for w in (w_q, w_k, w_v)
+        )
         out = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
         return out.transpose(1, 2).reshape(B, T, C)
 
@@ -177,10 +246,25 @@ def test_causal_self_attention_accepts_correct_code(capsys):
         (dict(swap=True), "queries and keys are swapped"),
         (dict(scramble=True), "the heads are scrambled"),
     ],
-    ids=["sqrt-C", "d_head", "unscaled", "no-mask", "zero-fill", "triu", "wrong-dim", "swapped", "scrambled"],
+    ids=[
+        "sqrt-C",
+        "d_head",
+        "unscaled",
+        "no-mask",
+        "zero-fill",
+        "triu",
+        "wrong-dim",
+        "swapped",
+        "scrambled",
+    ],
 )
 def test_causal_self_attention_mistakes(options, hint, capsys):
-    assert_hint(checks.causal_self_attention, lambda *args: attention_correct(*args, **options), hint, capsys)
+    assert_hint(
+        checks.causal_self_attention,
+        lambda *args: attention_correct(*args, **options),
+        hint,
+        capsys,
+    )
 
 
 def test_causal_self_attention_hard_coded_sizes(capsys):
@@ -195,7 +279,9 @@ def test_causal_self_attention_hard_coded_sizes(capsys):
 def test_causal_self_attention_without_output_merge(capsys):
     def unmerged(x, w_q, w_k, w_v, n_head):
         B, T, C = x.shape
-        q, k, v = ((x @ w).view(B, T, n_head, -1).transpose(1, 2) for w in (w_q, w_k, w_v))
+        q, k, v = (
+            (x @ w).view(B, T, n_head, -1).transpose(1, 2) for w in (w_q, w_k, w_v)
+        )
         return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
 
     assert_hint(checks.causal_self_attention, unmerged, "Merge the heads back", capsys)

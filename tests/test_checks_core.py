@@ -4,13 +4,12 @@ import functools
 
 import pytest
 import torch
+from checker_helpers import assert_passes, run  # tests/checker_helpers.py
 
 import tinytx
 from tinytx.nn.norm import layer_norm
 from tinytx.teach import checks
 from tinytx.teach.checks.core import CHECKERS
-
-from checker_helpers import assert_passes, run  # tests/checker_helpers.py
 
 
 def test_every_checker_is_reachable_as_checks_dot_name():
@@ -26,14 +25,19 @@ def test_a_verdict_is_true_or_false_and_a_notebook_shows_nothing_for_it():
     from tinytx.teach.checks.core import Verdict
 
     assert Verdict(True) and not Verdict(False)
-    assert Verdict(True).passed is True and repr(Verdict(False)) == "Verdict(passed=False)"
+    assert (
+        Verdict(True).passed is True and repr(Verdict(False)) == "Verdict(passed=False)"
+    )
     assert DisplayFormatter().format(Verdict(True)) == ({}, {})
-    assert DisplayFormatter().format(True)[0] == {"text/plain": "True"}  # what it replaces
+    assert DisplayFormatter().format(True)[0] == {
+        "text/plain": "True"
+    }  # what it replaces
 
 
 @pytest.mark.parametrize("name", sorted(CHECKERS))
 def test_an_unattempted_exercise_gets_a_friendly_line(name, capsys):
-    """The student edition's stubs raise NotImplementedError: no traceback, no hint, just 'not attempted yet'."""
+    """The student edition's stubs raise NotImplementedError: no traceback, no hint,
+    just 'not attempted yet'."""
 
     def stub(*args, **kwargs):
         raise NotImplementedError
@@ -49,7 +53,7 @@ def test_passing_something_that_is_not_a_function_gets_a_hint(name, capsys):
     assert not passed and printed.startswith(f"✗ {name}: pass the function itself")
 
 
-# ---------------------------------------------------------------- tinytx's own code
+# -------------------------------------------------------- tinytx's own code
 
 
 def _refused(checker, fn, capsys) -> str:

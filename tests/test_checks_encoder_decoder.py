@@ -1,14 +1,14 @@
-"""The chapter 10 checkers pass correct code and catch each usual mistake with its own hint."""
+"""The chapter 10 checkers pass correct code and catch each usual
+mistake with its own hint."""
 
 from __future__ import annotations
 
 import torch
+from checker_helpers import assert_hint, assert_passes, run  # tests/checker_helpers.py
 
 from tinytx import Seq2Seq
 from tinytx.nn.attention import padding_mask as reference_padding_mask
 from tinytx.teach import checks
-
-from checker_helpers import assert_hint, assert_passes, run  # tests/checker_helpers.py
 
 
 def test_not_attempted_is_friendly(capsys):
@@ -21,7 +21,7 @@ def test_not_attempted_is_friendly(capsys):
         assert printed.startswith(f"… {checker.__name__}: not attempted yet")
 
 
-# ---------------------------------------------------------------- decoder_io
+# -------------------------------------------------------- decoder_io
 
 
 def decoder_io_correct(sequences, bos_id, eos_id, pad_id):
@@ -64,7 +64,10 @@ def test_decoder_io_forgets_eos(capsys):
 def test_decoder_io_eos_in_input(capsys):
     def eos_in_input(sequences, bos_id, eos_id, pad_id):
         length = max(len(s) for s in sequences) + 2
-        inputs = [[bos_id] + s + [eos_id] + [pad_id] * (length - 2 - len(s)) for s in sequences]
+        inputs = [
+            [bos_id] + s + [eos_id] + [pad_id] * (length - 2 - len(s))
+            for s in sequences
+        ]
         targets = [s + [eos_id] + [pad_id] * (length - 1 - len(s)) for s in sequences]
         return torch.tensor(inputs), torch.tensor(targets)
 
@@ -78,7 +81,7 @@ def test_decoder_io_hard_coded_ids(capsys):
     assert_hint(checks.decoder_io, fixed, "fixed ids", capsys)
 
 
-# ---------------------------------------------------------------- padding_mask
+# -------------------------------------------------------- padding_mask
 
 
 def test_padding_mask_accepts_correct_code(capsys):
@@ -90,26 +93,48 @@ def test_padding_mask_accepts_correct_code(capsys):
 
 
 def test_padding_mask_inverted(capsys):
-    assert_hint(checks.padding_mask, lambda ids, pad: (ids == pad)[:, None, None, :], "inverted", capsys)
+    assert_hint(
+        checks.padding_mask,
+        lambda ids, pad: (ids == pad)[:, None, None, :],
+        "inverted",
+        capsys,
+    )
 
 
 def test_padding_mask_masks_queries(capsys):
-    assert_hint(checks.padding_mask, lambda ids, pad: (ids != pad)[:, None, :, None], "masks queries", capsys)
+    assert_hint(
+        checks.padding_mask,
+        lambda ids, pad: (ids != pad)[:, None, :, None],
+        "masks queries",
+        capsys,
+    )
 
 
 def test_padding_mask_flat_shape(capsys):
-    assert_hint(checks.padding_mask, lambda ids, pad: ids != pad, "(B, 1, 1, S)", capsys)
+    assert_hint(
+        checks.padding_mask, lambda ids, pad: ids != pad, "(B, 1, 1, S)", capsys
+    )
 
 
 def test_padding_mask_float(capsys):
-    assert_hint(checks.padding_mask, lambda ids, pad: (ids != pad).float()[:, None, None, :], "boolean", capsys)
+    assert_hint(
+        checks.padding_mask,
+        lambda ids, pad: (ids != pad).float()[:, None, None, :],
+        "boolean",
+        capsys,
+    )
 
 
 def test_padding_mask_zero_instead_of_pad_id(capsys):
-    assert_hint(checks.padding_mask, lambda ids, pad: (ids != 0)[:, None, None, :], "pad_id argument", capsys)
+    assert_hint(
+        checks.padding_mask,
+        lambda ids, pad: (ids != 0)[:, None, None, :],
+        "pad_id argument",
+        capsys,
+    )
 
 
-# ---------------------------------------------------------------- greedy_decode
+# -------------------------------------------------------- greedy_decode
 
 
 def greedy_correct(model, src, max_len):
@@ -118,7 +143,11 @@ def greedy_correct(model, src, max_len):
     tgt = torch.full((src.shape[0], 1), cfg.bos_id)
     finished = torch.zeros(src.shape[0], dtype=torch.bool)
     while tgt.shape[1] < max_len and not finished.all():
-        nxt = model.decode(tgt, memory, src)[:, -1].argmax(-1).masked_fill(finished, cfg.pad_id)
+        nxt = (
+            model.decode(tgt, memory, src)[:, -1]
+            .argmax(-1)
+            .masked_fill(finished, cfg.pad_id)
+        )
         tgt = torch.cat([tgt, nxt[:, None]], dim=1)
         finished |= nxt == cfg.eos_id
     return tgt
@@ -126,7 +155,11 @@ def greedy_correct(model, src, max_len):
 
 def test_greedy_accepts_correct_code(capsys):
     assert_passes(checks.greedy_decode, greedy_correct, capsys)
-    assert_passes(checks.greedy_decode, lambda model, src, max_len: Seq2Seq.translate(model, src, max_len), capsys)
+    assert_passes(
+        checks.greedy_decode,
+        lambda model, src, max_len: Seq2Seq.translate(model, src, max_len),
+        capsys,
+    )
 
 
 def test_greedy_does_not_feed_back(capsys):
@@ -139,7 +172,9 @@ def test_greedy_does_not_feed_back(capsys):
             tgt = torch.cat([tgt, nxt[:, None]], dim=1)
         return tgt
 
-    assert_hint(checks.greedy_decode, bos_only, "did not feed the prediction back", capsys)
+    assert_hint(
+        checks.greedy_decode, bos_only, "did not feed the prediction back", capsys
+    )
 
 
 def test_greedy_ignores_eos(capsys):
@@ -161,13 +196,27 @@ def test_greedy_does_not_stop_when_all_finished(capsys):
         tgt = torch.full((src.shape[0], 1), cfg.bos_id)
         finished = torch.zeros(src.shape[0], dtype=torch.bool)
         while tgt.shape[1] < max_len:
-            nxt = model.decode(tgt, memory, src)[:, -1].argmax(-1).masked_fill(finished, cfg.pad_id)
+            nxt = (
+                model.decode(tgt, memory, src)[:, -1]
+                .argmax(-1)
+                .masked_fill(finished, cfg.pad_id)
+            )
             tgt = torch.cat([tgt, nxt[:, None]], dim=1)
             finished |= nxt == cfg.eos_id
         return tgt
 
-    assert_hint(checks.greedy_decode, runs_on, "Stop the loop once all rows are finished", capsys)
+    assert_hint(
+        checks.greedy_decode,
+        runs_on,
+        "Stop the loop once all rows are finished",
+        capsys,
+    )
 
 
 def test_greedy_drops_bos(capsys):
-    assert_hint(checks.greedy_decode, lambda m, s, n: greedy_correct(m, s, n)[:, 1:], "bos", capsys)
+    assert_hint(
+        checks.greedy_decode,
+        lambda m, s, n: greedy_correct(m, s, n)[:, 1:],
+        "bos",
+        capsys,
+    )

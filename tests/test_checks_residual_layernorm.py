@@ -1,16 +1,15 @@
-"""The chapter 06 checkers pass correct code and catch each usual mistake with its own hint."""
+"""The chapter 06 checkers pass correct code and catch each usual
+mistake with its own hint."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from checker_helpers import assert_hint, assert_passes  # tests/checker_helpers.py
 
 from tinytx.teach import checks
 
-from checker_helpers import assert_hint, assert_passes, run  # tests/checker_helpers.py
-
-
-# ---------------------------------------------------------------- layer_norm
+# -------------------------------------------------------- layer_norm
 
 
 def layer_norm_correct(x, weight, bias, eps=1e-5):
@@ -27,44 +26,95 @@ def _norm(x, dim=-1, eps=1e-5, unbiased=False, inside=True):
 
 def test_layer_norm_accepts_correct_code(capsys):
     assert_passes(checks.layer_norm, layer_norm_correct, capsys)
-    assert_passes(checks.layer_norm, lambda x, w, b, eps=1e-5: torch.nn.functional.layer_norm(x, x.shape[-1:], w, b, eps), capsys)
+    assert_passes(
+        checks.layer_norm,
+        lambda x, w, b, eps=1e-5: torch.nn.functional.layer_norm(
+            x, x.shape[-1:], w, b, eps
+        ),
+        capsys,
+    )
 
 
 @pytest.mark.parametrize(
     ("mistake", "hint"),
     [
-        (lambda x, w, b, eps=1e-5: _norm(x, eps=eps, inside=False) * w + b, "eps is outside the square root"),
-        (lambda x, w, b, eps=1e-5: _norm(x, eps=eps, unbiased=True) * w + b, "unbiased std"),
-        (lambda x, w, b, eps=1e-5: _norm(x, dim=0, eps=eps) * w + b, "that is BatchNorm"),
-        (lambda x, w, b, eps=1e-5: _norm(x, dim=tuple(range(x.ndim)), eps=eps) * w + b, "over the whole tensor"),
+        (
+            lambda x, w, b, eps=1e-5: _norm(x, eps=eps, inside=False) * w + b,
+            "eps is outside the square root",
+        ),
+        (
+            lambda x, w, b, eps=1e-5: _norm(x, eps=eps, unbiased=True) * w + b,
+            "unbiased std",
+        ),
+        (
+            lambda x, w, b, eps=1e-5: _norm(x, dim=0, eps=eps) * w + b,
+            "that is BatchNorm",
+        ),
+        (
+            lambda x, w, b, eps=1e-5: (
+                _norm(x, dim=tuple(range(x.ndim)), eps=eps) * w + b
+            ),
+            "over the whole tensor",
+        ),
         (lambda x, w, b, eps=1e-5: _norm(x, eps=eps), "ignores weight and bias"),
         (lambda x, w, b, eps=1e-5: _norm(x, eps=eps) * w, "the bias is missing"),
         (lambda x, w, b, eps=1e-5: _norm(x, eps=eps) + b, "the gain is missing"),
-        (lambda x, w, b, eps=1e-5: _norm(x, eps=1e-5) * w + b, "use the `eps` argument"),
-        (lambda x, w, b, eps=1e-5: _norm(x, dim=1, eps=eps) * w + b, "reduce over dim=-1"),
-        (lambda x, w, b, eps=1e-5: _norm(x, eps=eps).sum(-1), "must have the input's shape"),
+        (
+            lambda x, w, b, eps=1e-5: _norm(x, eps=1e-5) * w + b,
+            "use the `eps` argument",
+        ),
+        (
+            lambda x, w, b, eps=1e-5: _norm(x, dim=1, eps=eps) * w + b,
+            "reduce over dim=-1",
+        ),
+        (
+            lambda x, w, b, eps=1e-5: _norm(x, eps=eps).sum(-1),
+            "must have the input's shape",
+        ),
     ],
-    ids=["eps-outside", "unbiased", "batch-dim", "whole-tensor", "no-affine", "no-bias", "no-gain", "fixed-eps",
-         "dim-1", "reduced"],
+    ids=[
+        "eps-outside",
+        "unbiased",
+        "batch-dim",
+        "whole-tensor",
+        "no-affine",
+        "no-bias",
+        "no-gain",
+        "fixed-eps",
+        "dim-1",
+        "reduced",
+    ],
 )
 def test_layer_norm_mistakes(mistake, hint, capsys):
     assert_hint(checks.layer_norm, mistake, hint, capsys)
 
 
-# ---------------------------------------------------------------- batch_norm
+# -------------------------------------------------------- batch_norm
 
 
 def test_batch_norm_accepts_correct_code(capsys):
-    assert_passes(checks.batch_norm, lambda x, eps=1e-5: _norm(x, dim=0, eps=eps), capsys)
-    assert_passes(checks.batch_norm, lambda x, eps=1e-5: torch.nn.BatchNorm1d(x.shape[1], eps=eps, affine=False)(x), capsys)
+    assert_passes(
+        checks.batch_norm, lambda x, eps=1e-5: _norm(x, dim=0, eps=eps), capsys
+    )
+    assert_passes(
+        checks.batch_norm,
+        lambda x, eps=1e-5: torch.nn.BatchNorm1d(x.shape[1], eps=eps, affine=False)(x),
+        capsys,
+    )
 
 
 @pytest.mark.parametrize(
     ("mistake", "hint"),
     [
         (lambda x, eps=1e-5: _norm(x, dim=-1, eps=eps), "that is LayerNorm"),
-        (lambda x, eps=1e-5: _norm(x, dim=0, eps=eps, unbiased=True), "unbiased variance"),
-        (lambda x, eps=1e-5: _norm(x, dim=0, eps=eps, inside=False), "eps is outside the square root"),
+        (
+            lambda x, eps=1e-5: _norm(x, dim=0, eps=eps, unbiased=True),
+            "unbiased variance",
+        ),
+        (
+            lambda x, eps=1e-5: _norm(x, dim=0, eps=eps, inside=False),
+            "eps is outside the square root",
+        ),
         (lambda x, eps=1e-5: _norm(x, dim=(0, 1), eps=eps), "one per feature"),
         (lambda x, eps=1e-5: x.mean(0), "must have the input's shape"),
     ],
@@ -74,7 +124,7 @@ def test_batch_norm_mistakes(mistake, hint, capsys):
     assert_hint(checks.batch_norm, mistake, hint, capsys)
 
 
-# ---------------------------------------------------------------- pre_ln_block
+# -------------------------------------------------------- pre_ln_block
 
 
 def block_correct(x, ln_attn, attn, ln_ffn, ffn):
@@ -137,8 +187,17 @@ def _parallel(x, ln_attn, attn, ln_ffn, ffn):
         (_parallel, "both sublayers read the block's input x"),
         (lambda x, a, b, c, d: x[..., :4], "must have the input's shape"),
     ],
-    ids=["no-residual", "no-ffn-residual", "shared-norm", "swapped", "post-ln", "norm-after-add", "no-norms",
-         "parallel", "shape"],
+    ids=[
+        "no-residual",
+        "no-ffn-residual",
+        "shared-norm",
+        "swapped",
+        "post-ln",
+        "norm-after-add",
+        "no-norms",
+        "parallel",
+        "shape",
+    ],
 )
 def test_pre_ln_block_mistakes(mistake, hint, capsys):
     assert_hint(checks.pre_ln_block, mistake, hint, capsys)

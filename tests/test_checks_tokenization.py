@@ -1,15 +1,15 @@
-"""The tokenization checkers pass correct code and catch each usual mistake with its own hint."""
+"""The tokenization checkers pass correct code and catch each usual
+mistake with its own hint."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from checker_helpers import assert_hint, assert_passes  # tests/checker_helpers.py
 
 from tinytx.teach import checks
 from tinytx.tokenizers import merge_pair
-
-from checker_helpers import assert_hint, assert_passes, run  # tests/checker_helpers.py
 
 
 def test_errors_in_reader_code_become_hints(capsys):
@@ -19,7 +19,7 @@ def test_errors_in_reader_code_become_hints(capsys):
     assert_hint(checks.bpe_encode, crashes, "NameError", capsys)
 
 
-# ---------------------------------------------------------------- bpe_encode
+# -------------------------------------------------------- bpe_encode
 
 
 def bpe_encode_correct(ids, merges):
@@ -113,10 +113,25 @@ def with_merge(merge_fn):
         (sorted_replay, "before ca (rank 0)"),
         (with_merge(overlapping_merge), "never [X, X] (overlapping)"),
         (with_merge(right_to_left_merge), "or [a, X] (right to left)"),
-        (lambda ids, merges: tuple(bpe_encode_correct(ids, merges)), "must return a list of ints, got tuple"),
-        (lambda ids, merges: [str(i) for i in bpe_encode_correct(ids, merges)], "a list holding str"),
+        (
+            lambda ids, merges: tuple(bpe_encode_correct(ids, merges)),
+            "must return a list of ints, got tuple",
+        ),
+        (
+            lambda ids, merges: [str(i) for i in bpe_encode_correct(ids, merges)],
+            "a list holding str",
+        ),
     ],
-    ids=["one-round", "most-frequent", "leftmost", "sorted", "overlap", "right-to-left", "tuple", "strings"],
+    ids=[
+        "one-round",
+        "most-frequent",
+        "leftmost",
+        "sorted",
+        "overlap",
+        "right-to-left",
+        "tuple",
+        "strings",
+    ],
 )
 def test_bpe_encode_mistakes(mistake, hint, capsys):
     assert_hint(checks.bpe_encode, mistake, hint, capsys)
@@ -126,10 +141,15 @@ def test_bpe_encode_catches_wrong_results_on_trained_merges(capsys):
     def forgets_later_merges(ids, merges):
         return bpe_encode_correct(ids, merges[:20])
 
-    assert_hint(checks.bpe_encode, forgets_later_merges, "a BPE trained on Hamlet's soliloquy", capsys)
+    assert_hint(
+        checks.bpe_encode,
+        forgets_later_merges,
+        "a BPE trained on Hamlet's soliloquy",
+        capsys,
+    )
 
 
-# ---------------------------------------------------------------- bpe_decode
+# -------------------------------------------------------- bpe_decode
 
 
 def bpe_decode_correct(ids, vocab):
@@ -143,22 +163,56 @@ def test_bpe_decode_accepts_correct_code(capsys):
 @pytest.mark.parametrize(
     ("mistake", "hint"),
     [
-        (lambda ids, vocab: "".join(vocab[i].decode("utf-8", errors="replace") for i in ids), "decoded each token on its own"),
-        (lambda ids, vocab: "".join(vocab[i].decode("utf-8") for i in ids), "raised UnicodeDecodeError: you decoded each token"),
-        (lambda ids, vocab: b"".join(vocab[i] for i in ids).decode("utf-8"), "decode with errors='replace'"),
-        (lambda ids, vocab: b"".join(vocab[i] for i in ids).decode("utf-8", errors="ignore"), "errors='ignore' silently drops"),
-        (lambda ids, vocab: b"".join(vocab[i] for i in ids).decode("latin-1"), "decode them with 'utf-8'"),
+        (
+            lambda ids, vocab: "".join(
+                vocab[i].decode("utf-8", errors="replace") for i in ids
+            ),
+            "decoded each token on its own",
+        ),
+        (
+            lambda ids, vocab: "".join(vocab[i].decode("utf-8") for i in ids),
+            "raised UnicodeDecodeError: you decoded each token",
+        ),
+        (
+            lambda ids, vocab: b"".join(vocab[i] for i in ids).decode("utf-8"),
+            "decode with errors='replace'",
+        ),
+        (
+            lambda ids, vocab: b"".join(vocab[i] for i in ids).decode(
+                "utf-8", errors="ignore"
+            ),
+            "errors='ignore' silently drops",
+        ),
+        (
+            lambda ids, vocab: b"".join(vocab[i] for i in ids).decode("latin-1"),
+            "decode them with 'utf-8'",
+        ),
         (lambda ids, vocab: b"".join(vocab[i] for i in ids), "you returned bytes"),
-        (lambda ids, vocab: "".join(str(vocab[i]) for i in ids), "str(some_bytes) gives the repr"),
-        (lambda ids, vocab: bpe_decode_correct(ids[:-1], vocab), "expected 'To be, or'"),
+        (
+            lambda ids, vocab: "".join(str(vocab[i]) for i in ids),
+            "str(some_bytes) gives the repr",
+        ),
+        (
+            lambda ids, vocab: bpe_decode_correct(ids[:-1], vocab),
+            "expected 'To be, or'",
+        ),
     ],
-    ids=["per-token-replace", "per-token-strict", "strict", "ignore", "latin-1", "bytes", "str-of-bytes", "drops-last"],
+    ids=[
+        "per-token-replace",
+        "per-token-strict",
+        "strict",
+        "ignore",
+        "latin-1",
+        "bytes",
+        "str-of-bytes",
+        "drops-last",
+    ],
 )
 def test_bpe_decode_mistakes(mistake, hint, capsys):
     assert_hint(checks.bpe_decode, mistake, hint, capsys)
 
 
-# ---------------------------------------------------------------- encode_with_specials
+# -------------------------------------------------------- encode_with_specials
 
 
 def encode_with_specials_correct(text, encode, special_tokens):
@@ -185,7 +239,7 @@ def test_encode_with_specials_accepts_a_loop_with_str_find(capsys):
                 return ids + encode(text)
             start, token = min(found)
             ids += encode(text[:start]) + [special_tokens[token]]
-            text = text[start + len(token):]
+            text = text[start + len(token) :]
         return ids
 
     assert_passes(checks.encode_with_specials, by_find, capsys)
@@ -218,18 +272,28 @@ def first_special_only(text, encode, special_tokens):
 
 def keeps_empty_parts_as_a_token(text, encode, special_tokens):
     ids = []
-    for part in re.split("(" + "|".join(re.escape(t) for t in special_tokens) + ")", text):
-        ids.extend([special_tokens[part]] if part in special_tokens else (encode(part) or [0]))
+    for part in re.split(
+        "(" + "|".join(re.escape(t) for t in special_tokens) + ")", text
+    ):
+        ids.extend(
+            [special_tokens[part]] if part in special_tokens else (encode(part) or [0])
+        )
     return ids
 
 
 @pytest.mark.parametrize(
     ("mistake", "hint"),
     [
-        (lambda text, encode, special_tokens: encode(text), "came out as ordinary tokens"),
+        (
+            lambda text, encode, special_tokens: encode(text),
+            "came out as ordinary tokens",
+        ),
         (dropped, "the special token disappeared"),
         (unescaped, "Escape each special string with re.escape(token)"),
-        (keeps_empty_parts_as_a_token, "re.split gives empty strings between adjacent separators"),
+        (
+            keeps_empty_parts_as_a_token,
+            "re.split gives empty strings between adjacent separators",
+        ),
         (first_special_only, "Build the pattern from every special string"),
     ],
     ids=["ignored", "dropped", "unescaped", "empty-parts", "first-only"],

@@ -1,17 +1,22 @@
-"""The chapter 09 checkers pass correct code and catch each usual mistake with its own hint."""
+"""The chapter 09 checkers pass correct code and catch each usual
+mistake with its own hint."""
 
 from __future__ import annotations
 
 import math
 
 import torch
+from checker_helpers import assert_hint, assert_passes, run  # tests/checker_helpers.py
 from torch import nn
 
 from tinytx.teach import checks
 
-from checker_helpers import assert_hint, assert_passes, run  # tests/checker_helpers.py
-
-CHECKERS = (checks.train_step, checks.lr_schedule, checks.top_k_filter, checks.nucleus_probs)
+CHECKERS = (
+    checks.train_step,
+    checks.lr_schedule,
+    checks.top_k_filter,
+    checks.nucleus_probs,
+)
 
 
 def test_not_attempted_is_friendly(capsys):
@@ -24,7 +29,7 @@ def test_not_attempted_is_friendly(capsys):
         assert printed.startswith(f"… {checker.__name__}: not attempted yet")
 
 
-# ---------------------------------------------------------------- train_step
+# -------------------------------------------------------- train_step
 
 
 def step_correct(model, optimizer, x, y, grad_clip):
@@ -73,13 +78,15 @@ def step_returns_tensor(model, optimizer, x, y, grad_clip):
 
 def test_train_step(capsys):
     assert_passes(checks.train_step, step_correct, capsys)
-    assert_hint(checks.train_step, step_zero_grad_after_backward, "did not change", capsys)
+    assert_hint(
+        checks.train_step, step_zero_grad_after_backward, "did not change", capsys
+    )
     assert_hint(checks.train_step, step_no_zero_grad, "leaked into this one", capsys)
     assert_hint(checks.train_step, step_clip_after_step, "not clipped", capsys)
     assert_hint(checks.train_step, step_returns_tensor, "loss.item()", capsys)
 
 
-# ---------------------------------------------------------------- lr_schedule
+# -------------------------------------------------------- lr_schedule
 
 
 def lr_correct(step, lr, steps, warmup_steps, min_lr):
@@ -93,7 +100,11 @@ def test_lr_schedule(capsys):
     assert_passes(checks.lr_schedule, lr_correct, capsys)
 
     def starts_at_zero(step, lr, steps, warmup_steps, min_lr):
-        return lr * step / warmup_steps if step < warmup_steps else lr_correct(step, lr, steps, warmup_steps, min_lr)
+        return (
+            lr * step / warmup_steps
+            if step < warmup_steps
+            else lr_correct(step, lr, steps, warmup_steps, min_lr)
+        )
 
     def to_zero(step, lr, steps, warmup_steps, min_lr):
         return lr_correct(step, lr, steps, warmup_steps, 0.0)
@@ -107,7 +118,9 @@ def test_lr_schedule(capsys):
     def wrong_progress(step, lr, steps, warmup_steps, min_lr):
         if step < warmup_steps:
             return lr * (step + 1) / warmup_steps
-        return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * min(1.0, step / steps)))
+        return min_lr + 0.5 * (lr - min_lr) * (
+            1 + math.cos(math.pi * min(1.0, step / steps))
+        )
 
     assert_hint(checks.lr_schedule, starts_at_zero, "step 0 is 0", capsys)
     assert_hint(checks.lr_schedule, to_zero, "below min_lr", capsys)
@@ -115,7 +128,7 @@ def test_lr_schedule(capsys):
     assert_hint(checks.lr_schedule, wrong_progress, "start where warmup ends", capsys)
 
 
-# ---------------------------------------------------------------- top_k_filter
+# -------------------------------------------------------- top_k_filter
 
 
 def top_k_correct(logits, k):
@@ -153,7 +166,7 @@ def test_top_k_filter(capsys):
     assert_hint(checks.top_k_filter, whole_batch, "threshold per row", capsys)
 
 
-# ---------------------------------------------------------------- nucleus_probs
+# -------------------------------------------------------- nucleus_probs
 
 
 def nucleus_correct(logits, top_p, temperature=1.0):
@@ -201,6 +214,8 @@ def test_nucleus_probs(capsys):
 
     assert_hint(checks.nucleus_probs, drops_crossing, "crosses top_p", capsys)
     assert_hint(checks.nucleus_probs, not_renormalised, "renormalise", capsys)
-    assert_hint(checks.nucleus_probs, temperature_after_softmax, "changed nothing", capsys)
+    assert_hint(
+        checks.nucleus_probs, temperature_after_softmax, "changed nothing", capsys
+    )
     assert_hint(checks.nucleus_probs, temperature_multiplies, "divide them", capsys)
     assert_hint(checks.nucleus_probs, ascending, "Sort descending", capsys)

@@ -1,4 +1,5 @@
-"""LayerNorm, feed-forward, positions and embeddings against their definitions and PyTorch."""
+"""LayerNorm, feed-forward, positions and embeddings against
+their definitions and PyTorch."""
 
 import math
 
@@ -40,12 +41,19 @@ def test_layernorm_eps_sits_inside_the_square_root():
 
 
 @settings(max_examples=30, deadline=None)
-@given(shape=st.lists(st.integers(1, 5), min_size=0, max_size=2), d=st.integers(2, 64), bias=st.booleans(),
-       scale=st.floats(0.01, 100), seed=st.integers(0, 1000))
-@example(shape=[], d=3, bias=False, scale=0.01, seed=0)  # the float32 case that once differed by 1.4e-5
+@given(
+    shape=st.lists(st.integers(1, 5), min_size=0, max_size=2),
+    d=st.integers(2, 64),
+    bias=st.booleans(),
+    scale=st.floats(0.01, 100),
+    seed=st.integers(0, 1000),
+)
+@example(
+    shape=[], d=3, bias=False, scale=0.01, seed=0
+)  # the float32 case that once differed by 1.4e-5
 def test_the_written_out_formula_equals_the_fused_module(shape, d, bias, scale, seed):
-    # In float64: a row with a small spread around 1 loses float32 digits to x - mean, and
-    # the two paths round differently; the formula, not the rounding, is under test.
+    # In float64: a row with a small spread around 1 loses float32 digits to x - mean,
+    # and the two paths round differently; the formula, not the rounding, is under test.
     g = torch.Generator().manual_seed(seed)
     module = LayerNorm(d, bias=bias).double()
     with torch.no_grad():
@@ -56,12 +64,19 @@ def test_the_written_out_formula_equals_the_fused_module(shape, d, bias, scale, 
 
 
 @settings(max_examples=30, deadline=None)
-@given(rows=st.integers(1, 6), d=st.integers(2, 32), scale=st.floats(0.1, 100), seed=st.integers(0, 1000))
+@given(
+    rows=st.integers(1, 6),
+    d=st.integers(2, 32),
+    scale=st.floats(0.1, 100),
+    seed=st.integers(0, 1000),
+)
 def test_layernorm_rows_have_mean_zero_and_variance_one(rows, d, scale, seed):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(rows, d, generator=g, dtype=torch.float64) * scale + 3
     y = LayerNorm(d).double()(x)
-    torch.testing.assert_close(y.mean(-1), torch.zeros(rows, dtype=torch.float64), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        y.mean(-1), torch.zeros(rows, dtype=torch.float64), atol=1e-6, rtol=0
+    )
     # Exactly var / (var + eps): 1 for any row whose spread dwarfs eps = 1e-5.
     var = x.var(-1, unbiased=False)
     torch.testing.assert_close(y.var(-1, unbiased=False), var / (var + 1e-5))
@@ -73,7 +88,10 @@ def test_feed_forward_is_two_linears_around_the_activation(activation, fn):
     ffn = FeedForward(8, activation=activation)
     assert ffn.fc_in.weight.shape == (32, 8)  # 4x expansion by default
     x = torch.randn(2, 3, 8)
-    expected = fn(x @ ffn.fc_in.weight.T + ffn.fc_in.bias) @ ffn.fc_out.weight.T + ffn.fc_out.bias
+    expected = (
+        fn(x @ ffn.fc_in.weight.T + ffn.fc_in.bias) @ ffn.fc_out.weight.T
+        + ffn.fc_out.bias
+    )
     record = {}
     torch.testing.assert_close(ffn(x, record=record), expected)
     assert record["hidden"].shape == (2, 3, 32)
@@ -92,7 +110,9 @@ def test_sinusoidal_positions_follow_the_formula():
         for i in range(d // 2):
             angle = pos / 10000 ** (2 * i / d)
             assert table[pos, 2 * i].item() == pytest.approx(math.sin(angle), abs=1e-5)
-            assert table[pos, 2 * i + 1].item() == pytest.approx(math.cos(angle), abs=1e-5)
+            assert table[pos, 2 * i + 1].item() == pytest.approx(
+                math.cos(angle), abs=1e-5
+            )
 
 
 def test_sinusoidal_positions_reject_odd_dimension():
@@ -122,8 +142,9 @@ def test_token_embedding_is_one_hot_times_matrix_and_scales():
 
 
 def test_embedding_gradients_are_bitwise_reproducible():
-    """Plain indexing (weight[ids]) accumulates repeated ids' gradients in a thread-dependent
-    order on the CPU, which made training runs differ in the last bits from run to run."""
+    """Plain indexing (weight[ids]) accumulates repeated ids' gradients in a
+    thread-dependent order on the CPU, which made training runs differ in the
+    last bits from run to run."""
     torch.manual_seed(0)
     emb = TokenEmbedding(65, 64)
     ids = torch.randint(0, 65, (32, 64))

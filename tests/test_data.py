@@ -1,4 +1,5 @@
-"""Tests for tinytx.data: finding, downloading and verifying corpora; splits; batches."""
+"""Tests for tinytx.data: finding, downloading and
+verifying corpora; splits; batches."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tinytx.data import Corpus, get_batch, load_corpus, train_val_split
 SMALL_TEXT = "To be, or not to be: that is the question.\n" * 50
 SMALL_BYTES = SMALL_TEXT.encode("utf-8")
 SMALL_SHA256 = hashlib.sha256(SMALL_BYTES).hexdigest()
+SMALL_SIZE = len(SMALL_BYTES)
 
 
 @pytest.fixture
@@ -34,7 +36,8 @@ def isolated(monkeypatch, tmp_path):
 
 @pytest.fixture
 def server(tmp_path):
-    """A local HTTP server on 127.0.0.1 serving tmp_path/served/; yields its base URL."""
+    """A local HTTP server on 127.0.0.1 serving
+    tmp_path/served/; yields its base URL."""
     served = tmp_path / "served"
     served.mkdir()
     (served / "small.txt").write_bytes(SMALL_BYTES)
@@ -43,8 +46,12 @@ def server(tmp_path):
         def log_message(self, *args):
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=served))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=served)
+    )
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
@@ -52,12 +59,14 @@ def server(tmp_path):
     thread.join()
 
 
-def _register_small(monkeypatch, url, sha256=SMALL_SHA256, size=len(SMALL_BYTES)):
+def _register_small(monkeypatch, url, sha256=SMALL_SHA256, size=SMALL_SIZE):
     monkeypatch.setitem(data.CORPORA, "small", Corpus("small.txt", url, size, sha256))
 
 
 def _real_open_url(monkeypatch):
-    monkeypatch.setattr(data, "_open_url", lambda url: data.urllib.request.urlopen(url, timeout=5))
+    monkeypatch.setattr(
+        data, "_open_url", lambda url: data.urllib.request.urlopen(url, timeout=5)
+    )
 
 
 # --- load_corpus -------------------------------------------------------------
@@ -74,17 +83,23 @@ def test_tiny_shakespeare_from_tinytx_data(monkeypatch, tmp_path):
     monkeypatch.setattr(data, "_open_url", lambda url: pytest.fail("tried to download"))
     text = load_corpus("tinyshakespeare")
     assert len(text) == 1115394
-    assert text.startswith("First Citizen:\nBefore we proceed any further, hear me speak.")
+    assert text.startswith(
+        "First Citizen:\nBefore we proceed any further, hear me speak."
+    )
     assert load_corpus() is text  # read and hashed once, then cached
     assert not (tmp_path / "cache").exists()
 
 
 def test_unknown_corpus_lists_known_names():
-    with pytest.raises(ValueError, match="unknown corpus 'shakespeare'; known corpora: tinyshakespeare"):
+    with pytest.raises(
+        ValueError, match="unknown corpus 'shakespeare'; known corpora: tinyshakespeare"
+    ):
         load_corpus("shakespeare")
 
 
-def test_offline_without_a_copy_says_where_to_put_the_file(monkeypatch, isolated, tmp_path):
+def test_offline_without_a_copy_says_where_to_put_the_file(
+    monkeypatch, isolated, tmp_path
+):
     monkeypatch.setenv("TINYTX_DATA", str(tmp_path / "empty"))
     with pytest.raises(FileNotFoundError) as info:
         load_corpus("tinyshakespeare")
@@ -126,7 +141,10 @@ def test_download_verifies_and_caches(monkeypatch, isolated, server):
 def test_download_with_wrong_hash_leaves_nothing(monkeypatch, isolated, server):
     _register_small(monkeypatch, f"{server}/small.txt", sha256="0" * 64)
     _real_open_url(monkeypatch)
-    with pytest.raises(ValueError, match=f"not the expected file.*sha256 {SMALL_SHA256}.*nothing was saved"):
+    with pytest.raises(
+        ValueError,
+        match=f"not the expected file.*sha256 {SMALL_SHA256}.*nothing was saved",
+    ):
         load_corpus("small")
     assert list(isolated.iterdir()) == []
 
@@ -157,13 +175,17 @@ def test_tinytx_data_takes_precedence_over_the_cache(monkeypatch, isolated, tmp_
     assert load_corpus("small") == SMALL_TEXT
 
 
-def test_wrong_file_in_tinytx_data_is_reported_and_kept(monkeypatch, isolated, tmp_path):
+def test_wrong_file_in_tinytx_data_is_reported_and_kept(
+    monkeypatch, isolated, tmp_path
+):
     _register_small(monkeypatch, "http://127.0.0.1:9/unused")
     bad = tmp_path / "mine" / "small.txt"
     bad.parent.mkdir()
     bad.write_bytes(b"not the play")
     monkeypatch.setenv("TINYTX_DATA", str(bad.parent))
-    with pytest.raises(ValueError, match=f"{bad} is not the expected file.*{SMALL_SHA256}"):
+    with pytest.raises(
+        ValueError, match=f"{bad} is not the expected file.*{SMALL_SHA256}"
+    ):
         load_corpus("small")
     assert bad.read_bytes() == b"not the play"
 
@@ -173,7 +195,10 @@ def test_wrong_file_in_cache_is_deleted(monkeypatch, isolated):
     bad = isolated / "small.txt"
     isolated.mkdir(parents=True)
     bad.write_bytes(b"truncated")
-    with pytest.raises(ValueError, match=f"{bad} is not the expected file.*{SMALL_SHA256}.*has been deleted"):
+    with pytest.raises(
+        ValueError,
+        match=f"{bad} is not the expected file.*{SMALL_SHA256}.*has been deleted",
+    ):
         load_corpus("small")
     assert not bad.exists()
 
@@ -185,7 +210,9 @@ def test_file_is_hashed_once(monkeypatch, isolated, tmp_path):
     monkeypatch.setenv("TINYTX_DATA", str(tmp_path / "mine"))
     hashed = []
     real_sha256 = data.hashlib.sha256
-    monkeypatch.setattr(data.hashlib, "sha256", lambda *a: hashed.append(1) or real_sha256(*a))
+    monkeypatch.setattr(
+        data.hashlib, "sha256", lambda *a: hashed.append(1) or real_sha256(*a)
+    )
     for _ in range(3):
         assert load_corpus("small") == SMALL_TEXT
     assert len(hashed) == 1
@@ -197,7 +224,9 @@ def test_file_is_hashed_once(monkeypatch, isolated, tmp_path):
 def test_split_tensor_list_and_str():
     ids = torch.arange(100)
     train, val = train_val_split(ids, 0.1)
-    assert torch.equal(train, torch.arange(90)) and torch.equal(val, torch.arange(90, 100))
+    assert torch.equal(train, torch.arange(90)) and torch.equal(
+        val, torch.arange(90, 100)
+    )
     assert train_val_split(list(range(10)), 0.3) == (list(range(7)), [7, 8, 9])
     assert train_val_split("abcdefghij") == ("abcdefghi", "j")
 
@@ -214,7 +243,10 @@ def test_split_rejects_bad_fractions(fraction):
 
 
 def test_split_refuses_to_leave_a_part_empty():
-    with pytest.raises(ValueError, match="3 items with val_fraction=0.9 would leave an empty training part"):
+    with pytest.raises(
+        ValueError,
+        match="3 items with val_fraction=0.9 would leave an empty training part",
+    ):
         train_val_split([1, 2, 3], 0.9)
     with pytest.raises(ValueError, match="empty validation part"):
         train_val_split(list(range(10)), 1e-17)
@@ -225,7 +257,9 @@ def test_split_refuses_to_leave_a_part_empty():
 
 def test_batch_shapes_and_shift():
     ids = torch.arange(1000)
-    x, y = get_batch(ids, batch_size=8, block_size=16, generator=torch.Generator().manual_seed(0))
+    x, y = get_batch(
+        ids, batch_size=8, block_size=16, generator=torch.Generator().manual_seed(0)
+    )
     assert x.shape == y.shape == (8, 16)
     assert x.dtype == y.dtype == torch.long
     starts = x[:, :1]
@@ -236,7 +270,9 @@ def test_batch_shapes_and_shift():
 
 def test_batch_offsets_cover_every_valid_start():
     ids = torch.arange(12, dtype=torch.int32)
-    x, y = get_batch(ids, batch_size=2000, block_size=8, generator=torch.Generator().manual_seed(1))
+    x, y = get_batch(
+        ids, batch_size=2000, block_size=8, generator=torch.Generator().manual_seed(1)
+    )
     assert set(x[:, 0].tolist()) == {0, 1, 2, 3}  # start 3: last target is ids[11]
     assert x.dtype == torch.long
 
@@ -263,7 +299,10 @@ def test_batch_moves_to_device():
 
 
 def test_batch_too_short_data():
-    with pytest.raises(ValueError, match="ids has 8 tokens but block_size 8 needs at least 9.*lower block_size"):
+    with pytest.raises(
+        ValueError,
+        match="ids has 8 tokens but block_size 8 needs at least 9.*lower block_size",
+    ):
         get_batch(torch.arange(8), 4, 8)
 
 
@@ -280,7 +319,9 @@ def test_batch_rejects_bad_ids(ids, error, message):
         get_batch(ids, 2, 4)
 
 
-@pytest.mark.parametrize(("batch_size", "block_size"), [(0, 4), (2, 0), (2.0, 4), (2, True)])
+@pytest.mark.parametrize(
+    ("batch_size", "block_size"), [(0, 4), (2, 0), (2.0, 4), (2, True)]
+)
 def test_batch_rejects_bad_sizes(batch_size, block_size):
     with pytest.raises(ValueError, match="must be a positive int"):
         get_batch(torch.arange(100), batch_size, block_size)

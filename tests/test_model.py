@@ -30,12 +30,17 @@ def test_forward_shapes_and_loss():
 def test_initial_loss_is_close_to_ln_vocab():
     model = make_gpt(vocab_size=65, n_embd=32)
     g = torch.Generator().manual_seed(0)
-    idx, targets = torch.randint(0, 65, (8, 12), generator=g), torch.randint(0, 65, (8, 12), generator=g)
+    idx, targets = (
+        torch.randint(0, 65, (8, 12), generator=g),
+        torch.randint(0, 65, (8, 12), generator=g),
+    )
     _, loss = model(idx, targets)
     assert loss.item() == pytest.approx(math.log(65), abs=0.1)
 
 
-@pytest.mark.parametrize("norm, positional", [("pre", "learned"), ("post", "sinusoidal")])
+@pytest.mark.parametrize(
+    "norm, positional", [("pre", "learned"), ("post", "sinusoidal")]
+)
 def test_future_tokens_never_change_earlier_logits(norm, positional):
     model = make_gpt(norm=norm, positional=positional)
     idx = torch.randint(0, 20, (2, 10))
@@ -55,12 +60,22 @@ def test_run_with_cache_names_every_activation():
     for key in ["embed.tok", "embed.pos", "final_norm", "logits"]:
         assert key in cache
     for i in range(2):
-        for key in ["resid_pre", "attn.weights", "attn.out", "ffn.hidden", "resid_post"]:
+        for key in [
+            "resid_pre",
+            "attn.weights",
+            "attn.out",
+            "ffn.hidden",
+            "resid_post",
+        ]:
             assert f"blocks.{i}.{key}" in cache
     assert cache["blocks.0.attn.weights"].shape == (2, 2, 5, 5)
     assert cache["blocks.1.ffn.hidden"].shape == (2, 5, 64)
-    torch.testing.assert_close(cache["blocks.0.resid_pre"], cache["embed.tok"] + cache["embed.pos"])
-    torch.testing.assert_close(cache["blocks.1.resid_pre"], cache["blocks.0.resid_post"])
+    torch.testing.assert_close(
+        cache["blocks.0.resid_pre"], cache["embed.tok"] + cache["embed.pos"]
+    )
+    torch.testing.assert_close(
+        cache["blocks.1.resid_pre"], cache["blocks.0.resid_post"]
+    )
     torch.testing.assert_close(cache["logits"], logits)
 
 
@@ -82,7 +97,11 @@ def test_context_window_rule():
 def test_cached_generation_equals_recomputation_past_block_size(positional):
     model = make_gpt(positional=positional)
     prompt = torch.randint(0, 20, (2, 3))
-    for kwargs in [dict(temperature=0), dict(temperature=1.0), dict(top_k=5, top_p=0.9, temperature=0.8)]:
+    for kwargs in [
+        dict(temperature=0),
+        dict(temperature=1.0),
+        dict(top_k=5, top_p=0.9, temperature=0.8),
+    ]:
         torch.manual_seed(7)
         cached = model.generate(prompt, 40, use_cache=True, **kwargs)
         torch.manual_seed(7)
@@ -100,8 +119,12 @@ def test_cached_generation_equals_recomputation_past_block_size(positional):
     new=st.integers(0, 25),
     seed=st.integers(0, 1000),
 )
-def test_kv_cache_equals_recompute_for_random_configs(n_layer, n_head, block_size, prompt_len, new, seed):
-    model = make_gpt(seed=seed, n_layer=n_layer, n_head=n_head, block_size=block_size, n_embd=8)
+def test_kv_cache_equals_recompute_for_random_configs(
+    n_layer, n_head, block_size, prompt_len, new, seed
+):
+    model = make_gpt(
+        seed=seed, n_layer=n_layer, n_head=n_head, block_size=block_size, n_embd=8
+    )
     prompt = torch.randint(0, 20, (1, prompt_len))
     torch.manual_seed(seed)
     cached = model.generate(prompt, new, use_cache=True)
@@ -120,18 +143,30 @@ def test_top_k_one_is_greedy_and_generation_restores_training_mode():
 
 def test_filter_logits_top_k_and_top_p():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    assert torch.isinf(filter_logits(logits, top_k=2)).tolist() == [[False, False, True, True]]
-    assert torch.isinf(filter_logits(logits, top_p=0.7)).tolist() == [[False, False, True, True]]
-    assert torch.isinf(filter_logits(logits, top_p=0.5)).tolist() == [[False, True, True, True]]
-    assert torch.isinf(filter_logits(logits, top_p=0.81)).tolist() == [[False, False, False, True]]
+    assert torch.isinf(filter_logits(logits, top_k=2)).tolist() == [
+        [False, False, True, True]
+    ]
+    assert torch.isinf(filter_logits(logits, top_p=0.7)).tolist() == [
+        [False, False, True, True]
+    ]
+    assert torch.isinf(filter_logits(logits, top_p=0.5)).tolist() == [
+        [False, True, True, True]
+    ]
+    assert torch.isinf(filter_logits(logits, top_p=0.81)).tolist() == [
+        [False, False, False, True]
+    ]
     assert not torch.isinf(filter_logits(logits, top_p=1.0)).any()
 
 
 def test_sampling_follows_the_distribution():
     logits = torch.log(torch.tensor([[0.7, 0.2, 0.1]])).expand(20000, 3)
     g = torch.Generator().manual_seed(0)
-    counts = torch.bincount(sample_next(logits, generator=g).flatten(), minlength=3) / 20000
-    torch.testing.assert_close(counts, torch.tensor([0.7, 0.2, 0.1]), atol=0.015, rtol=0)
+    counts = (
+        torch.bincount(sample_next(logits, generator=g).flatten(), minlength=3) / 20000
+    )
+    torch.testing.assert_close(
+        counts, torch.tensor([0.7, 0.2, 0.1]), atol=0.015, rtol=0
+    )
 
 
 @pytest.mark.parametrize(
@@ -187,7 +222,11 @@ def test_bad_targets_get_clear_errors():
         (dict(dropout=1.0), ValueError, r"dropout must be in \[0, 1\)"),
         (dict(dropout=-0.1), ValueError, r"dropout must be in \[0, 1\)"),
         (dict(norm="middle"), ValueError, "norm must be 'pre' or 'post'"),
-        (dict(positional="rotary"), ValueError, "positional must be 'learned' or 'sinusoidal'"),
+        (
+            dict(positional="rotary"),
+            ValueError,
+            "positional must be 'learned' or 'sinusoidal'",
+        ),
         (dict(activation="tanh"), ValueError, "activation must be 'relu' or 'gelu'"),
         (dict(residual="yes"), TypeError, "residual must be True or False"),
     ],

@@ -48,7 +48,9 @@ def test_floats_match_within_rtol_plus_one_printed_unit():
 
 def test_match_floats_replaces_only_close_floats_and_only_if_the_rest_is_equal():
     stored = "val 2.4546, gap 0.2389 after 400 steps"
-    assert match_floats("val 2.4550, gap 0.2392 after 400 steps", stored, 0.01) == stored
+    assert (
+        match_floats("val 2.4550, gap 0.2392 after 400 steps", stored, 0.01) == stored
+    )
     assert (
         match_floats("val 2.4550, gap 0.2500 after 400 steps", stored, 0.01)
         == "val 2.4546, gap 0.2500 after 400 steps"
@@ -58,7 +60,9 @@ def test_match_floats_replaces_only_close_floats_and_only_if_the_rest_is_equal()
 
 
 def test_scale_floats_keeps_the_printed_digits():
-    assert scale_floats("loss 2.0000 lr 3e-04 n 12", 1.05) == "loss 2.1000 lr 3e-04 n 12"
+    assert (
+        scale_floats("loss 2.0000 lr 3e-04 n 12", 1.05) == "loss 2.1000 lr 3e-04 n 12"
+    )
     assert scale_floats("loss 2.0000 lr 4.0e-04", 0.95) == "loss 1.9000 lr 3.8e-04"
 
 
@@ -93,10 +97,22 @@ CASES = [
     ("approx_drift", [APPROX_TAG], 'print("loss 2.6934")', "loss 2.6931\n", "PASSED"),
     ("approx_2pct", [APPROX_TAG], 'print("loss 2.7470")', "loss 2.6931\n", "FAILED"),
     ("rtol_3_2pct", [f"{APPROX_TAG}=0.03"], 'print("2.7470")', "2.6931\n", "PASSED"),
-    ("approx_int", [APPROX_TAG], 'print("66 units, 0.5000")', "69 units, 0.5000\n", "FAILED"),
+    (
+        "approx_int",
+        [APPROX_TAG],
+        'print("66 units, 0.5000")',
+        "69 units, 0.5000\n",
+        "FAILED",
+    ),
     ("approx_text", [APPROX_TAG], 'print("val 2.6931")', "loss 2.6931\n", "FAILED"),
     ("approx_repr", [APPROX_TAG], "[0.12345, -0.5]", "[0.12346, -0.5]", "PASSED"),
-    ("approx_more", [APPROX_TAG], 'print("a 1.0")\nprint("b 2.0")', "a 1.0\n", "FAILED"),
+    (
+        "approx_more",
+        [APPROX_TAG],
+        'print("a 1.0")\nprint("b 2.0")',
+        "a 1.0\n",
+        "FAILED",
+    ),
     ("too_coarse", [APPROX_TAG], 'print("rate 0.1")', "rate 0.1\n", "FAILED"),
     ("ignored", ["nbval-ignore-output"], 'print("66 units")', "69 units\n", "PASSED"),
 ]
@@ -108,7 +124,9 @@ def _synthetic_notebook(path: Path) -> None:
         cell = nbformat.v4.new_code_cell(code, execution_count=count)
         cell.metadata["tags"] = tags
         if code.startswith("print"):
-            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=stored)]
+            cell.outputs = [
+                nbformat.v4.new_output("stream", name="stdout", text=stored)
+            ]
         else:
             cell.outputs = [
                 nbformat.v4.new_output(

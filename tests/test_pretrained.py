@@ -1,4 +1,5 @@
-"""The shipped shakespeare-char model: small, safe to load, and as good as its metadata says."""
+"""The shipped shakespeare-char model: small, safe to load, and as
+good as its metadata says."""
 
 import pytest
 import torch
@@ -22,7 +23,9 @@ def test_checkpoint_is_small():
 
 def test_metadata_matches_the_script_that_made_it(shipped):
     model, tokenizer, metadata = shipped
-    assert metadata["training"] == pretrain.TRAINING and metadata["seed"] == pretrain.SEED
+    assert (
+        metadata["training"] == pretrain.TRAINING and metadata["seed"] == pretrain.SEED
+    )
     assert {key: getattr(model.config, key) for key in pretrain.MODEL} == pretrain.MODEL
     assert metadata["val_loss"] <= MAX_VAL_LOSS
 
@@ -38,7 +41,9 @@ def test_validation_loss_recomputed_on_a_slice(shipped):
     model, tokenizer, metadata = shipped
     text = tinytx.load_corpus("tinyshakespeare")
     _, val_ids = tinytx.train_val_split(torch.tensor(tokenizer.encode(text)), 0.1)
-    loss = tinytx.evaluate(model, val_ids, max_windows=200)  # every 4th window: 25,600 characters
+    loss = tinytx.evaluate(
+        model, val_ids, max_windows=200
+    )  # every 4th window: 25,600 characters
     assert loss == pytest.approx(metadata["val_loss"], abs=0.05)
     assert loss <= MAX_VAL_LOSS
 
@@ -46,9 +51,28 @@ def test_validation_loss_recomputed_on_a_slice(shipped):
 def test_it_writes_shakespeare(shipped):
     model, tokenizer, _ = shipped
     prompt = torch.tensor([tokenizer.encode("ROMEO:\n")])
-    text = tokenizer.decode(model.generate(prompt, 200, temperature=0.8, generator=torch.Generator().manual_seed(0))[0].tolist())
+    text = tokenizer.decode(
+        model.generate(
+            prompt, 200, temperature=0.8, generator=torch.Generator().manual_seed(0)
+        )[0].tolist()
+    )
     words = text.split()
-    common = {"the", "and", "I", "to", "of", "my", "you", "a", "is", "that", "in", "not", "me", "thou"}
+    common = {
+        "the",
+        "and",
+        "I",
+        "to",
+        "of",
+        "my",
+        "you",
+        "a",
+        "is",
+        "that",
+        "in",
+        "not",
+        "me",
+        "thou",
+    }
     assert sum(word.strip(",.;:!?") in common for word in words) >= 5
 
 

@@ -55,7 +55,8 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 DEVICE_PATTERN = re.compile(r"device='(?:cuda|mps)|device\(type='(?:cuda|mps)'")
 COLAB_GUARD = 'if "google.colab" in sys.modules:'
 COLAB_INSTALL = re.compile(
-    r'^[ \t]+%pip install -q "tinytx(?:\[[a-z0-9_,-]+\])? @ git\+(?P<url>[^"\s]+)"[ \t]*$',
+    r'^[ \t]+%pip install -q "tinytx(?:\[[a-z0-9_,-]+\])? @ '
+    r'git\+(?P<url>[^"\s]+)"[ \t]*$',
     re.MULTILINE,
 )
 
@@ -106,7 +107,11 @@ def _output_texts(output: nbformat.NotebookNode) -> list[str]:
 
 def _section(markdown: str, heading: str) -> str:
     """The text under a `## heading` up to the next heading of level 1 or 2."""
-    match = re.search(rf"^## {re.escape(heading)}\s*$(.*?)(?=^#{{1,2}} |\Z)", markdown, re.MULTILINE | re.DOTALL)
+    match = re.search(
+        rf"^## {re.escape(heading)}\s*$(.*?)(?=^#{{1,2}} |\Z)",
+        markdown,
+        re.MULTILINE | re.DOTALL,
+    )
     assert match, f"README.md has no '## {heading}' section"
     return match.group(1)
 
@@ -126,7 +131,9 @@ def test_toc_pages_exist():
     missing = [
         entry
         for entry in _toc_entries()
-        if not any((ROOT / f"{entry}{suffix}").is_file() for suffix in (".md", ".ipynb"))
+        if not any(
+            (ROOT / f"{entry}{suffix}").is_file() for suffix in (".md", ".ipynb")
+        )
     ]
     assert not missing, f"_toc.yml lists pages that do not exist: {missing}"
 
@@ -134,8 +141,12 @@ def test_toc_pages_exist():
 def test_every_notebook_is_in_the_toc():
     listed = {entry for entry in _toc_entries() if entry.startswith("notebooks/")}
     on_disk = {f"notebooks/{path.stem}" for path in NOTEBOOKS}
-    assert on_disk - listed == set(), f"add these notebooks to _toc.yml: {sorted(on_disk - listed)}"
-    assert listed - on_disk == set(), f"_toc.yml lists notebooks that do not exist: {sorted(listed - on_disk)}"
+    assert on_disk - listed == set(), (
+        f"add these notebooks to _toc.yml: {sorted(on_disk - listed)}"
+    )
+    assert listed - on_disk == set(), (
+        f"_toc.yml lists notebooks that do not exist: {sorted(listed - on_disk)}"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
@@ -155,8 +166,9 @@ def test_notebook_ran_top_to_bottom_in_a_fresh_kernel(path: Path):
     counts = [cell.execution_count for cell in _code_cells(_read(path))]
     expected = list(range(1, len(counts) + 1))
     assert counts == expected, (
-        f"{path.name}: execution counts {counts}, expected {expected}. Delete empty code "
-        f"cells, then re-run the notebook from a fresh kernel: NB={path.relative_to(ROOT)} make execute"
+        f"{path.name}: execution counts {counts}, expected {expected}. "
+        "Delete empty code cells, then re-run the notebook from a fresh kernel: "
+        f"NB={path.relative_to(ROOT)} make execute"
     )
 
 
@@ -170,8 +182,8 @@ def test_notebook_has_no_unexpected_errors(path: Path):
         if output.output_type == "error"
     ]
     assert not failing, (
-        f"{path.name}: code cells (numbered from 1) with stored errors {failing}; fix them, "
-        f"or tag a cell that is meant to raise '{RAISES_TAG}'"
+        f"{path.name}: code cells (numbered from 1) with stored errors {failing}; "
+        f"fix them, or tag a cell that is meant to raise '{RAISES_TAG}'"
     )
 
 
@@ -186,8 +198,9 @@ def test_compared_outputs_name_no_device(path: Path):
         for match in DEVICE_PATTERN.finditer(text)
     ]
     assert not offending, (
-        f"{path.name}: outputs mention a GPU device {offending}; print device-free values "
-        f"(e.g. .cpu() or .tolist(), rounded) so the same output passes on every machine"
+        f"{path.name}: outputs mention a GPU device {offending}; print "
+        "device-free values (e.g. .cpu() or .tolist(), rounded) so the same output "
+        "passes on every machine"
     )
 
 
@@ -199,7 +212,8 @@ def _tier(cell: nbformat.NotebookNode, where: str) -> str:
 
 
 def _shown_numbers(cell: nbformat.NotebookNode) -> list[str]:
-    """Lines of a cell's text output with digits, leaving out widget and figure reprs."""
+    """Lines of a cell's text output with digits, leaving
+    out widget and figure reprs."""
     lines = []
     for output in cell.outputs:
         if WIDGET_VIEW in output.get("data", {}):
@@ -256,8 +270,9 @@ def test_widget_outputs_have_stored_state(path: Path):
     ]
     missing = [model_id for model_id in shown if model_id not in stored]
     assert not missing, (
-        f"{path.name}: {len(missing)} widget(s) without stored state; the book cannot draw them. "
-        f"Re-run with NB={path.relative_to(ROOT)} make execute (it stores widget state)"
+        f"{path.name}: {len(missing)} widget(s) without stored state; the book "
+        f"cannot draw them. Re-run with NB={path.relative_to(ROOT)} make execute "
+        "(it stores widget state)"
     )
 
 
@@ -268,12 +283,17 @@ def test_colab_setup_cell_installs_from_the_configured_repository(path: Path):
     cells = _code_cells(_read(path))
     assert cells, f"{path.name} has no code cells"
     setup = cells[0].source
-    assert COLAB_GUARD in setup, f"{path.name}: the first code cell must contain `{COLAB_GUARD}`"
+    assert COLAB_GUARD in setup, (
+        f"{path.name}: the first code cell must contain `{COLAB_GUARD}`"
+    )
     installs = COLAB_INSTALL.findall(setup[setup.index(COLAB_GUARD) :])
     assert installs, (
-        f'{path.name}: under `{COLAB_GUARD}` the set-up cell must run `%pip install -q "tinytx @ git+{expected}"`'
+        f"{path.name}: under `{COLAB_GUARD}` the set-up cell must run `%pip install -q "
+        f'"tinytx @ git+{expected}"`'
     )
-    assert installs == [expected], f"{path.name}: installs from {installs}, _config.yml says {expected}"
+    assert installs == [expected], (
+        f"{path.name}: installs from {installs}, _config.yml says {expected}"
+    )
 
 
 def test_ci_runs_the_readme_test_command():
@@ -282,17 +302,24 @@ def test_ci_runs_the_readme_test_command():
     lines = [line.strip() for line in script.read_text(encoding="utf-8").splitlines()]
     commands = [line for line in lines if line and not line.startswith("#")]
     assert "set -euo pipefail" in commands
-    assert commands[-1] in {"make test", "exec make test"}, f".ci/run must end by running `make test`, ends with {commands[-1]!r}"
-    runs_make = [command for command in commands if re.match(r"(?:exec\s+)?make\b", command)]
+    assert commands[-1] in {"make test", "exec make test"}, (
+        f".ci/run must end by running `make test`, ends with {commands[-1]!r}"
+    )
+    runs_make = [
+        command for command in commands if re.match(r"(?:exec\s+)?make\b", command)
+    ]
     assert len(runs_make) == 1, f".ci/run must run make exactly once, runs {runs_make}"
 
 
 def test_readme_quick_start_is_make_book_and_make_test():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert _shell_commands(_section(readme, "Quick start")) == ["make book", "make test"]
+    assert _shell_commands(_section(readme, "Quick start")) == [
+        "make book",
+        "make test",
+    ]
 
 
-def test_make_test_runs_unit_tests_nbval_twice_the_strict_book_build_and_the_browser_test():
+def test_make_test_runs_unit_tests_nbval_twice_the_strict_book_build_and_browser_test():
     dry_run = subprocess.run(
         ["make", "--dry-run", "--no-print-directory", "--always-make", "test", "book"],
         cwd=ROOT,
@@ -305,7 +332,9 @@ def test_make_test_runs_unit_tests_nbval_twice_the_strict_book_build_and_the_bro
     assert "--nbval-sanitize-with tests/nbval_sanitize.cfg" in dry_run
     assert "-p nbval_tiers" in dry_run  # approximate cells compared within tolerance
     # ...again as another machine: one thread, PyTorch's portable CPU kernels
-    other_machine = "OMP_NUM_THREADS=1 ATEN_CPU_CAPABILITY=default .venv/bin/pytest notebooks"
+    other_machine = (
+        "OMP_NUM_THREADS=1 ATEN_CPU_CAPABILITY=default .venv/bin/pytest notebooks"
+    )
     assert other_machine in dry_run
     assert "jupyter-book build . -W -n --keep-going" in dry_run
     # ...and then drives the built site in Chromium, after the build

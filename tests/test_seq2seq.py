@@ -1,4 +1,5 @@
-"""The encoder-decoder: shapes, padding, label smoothing, greedy decoding and learning."""
+"""The encoder-decoder: shapes, padding, label smoothing,
+greedy decoding and learning."""
 
 import pytest
 import torch
@@ -6,7 +7,9 @@ import torch.nn.functional as F
 
 from tinytx import Seq2Seq, Seq2SeqConfig
 
-SMALL = dict(src_vocab_size=15, tgt_vocab_size=12, block_size=10, n_layer=2, n_head=2, n_embd=16)
+SMALL = dict(
+    src_vocab_size=15, tgt_vocab_size=12, block_size=10, n_layer=2, n_head=2, n_embd=16
+)
 
 
 def make(seed=0, **overrides):
@@ -16,7 +19,12 @@ def make(seed=0, **overrides):
 
 def test_defaults_follow_the_paper():
     config = Seq2SeqConfig(**SMALL)
-    assert (config.norm, config.positional, config.activation, config.scale_embeddings) == (
+    assert (
+        config.norm,
+        config.positional,
+        config.activation,
+        config.scale_embeddings,
+    ) == (
         "post",
         "sinusoidal",
         "relu",
@@ -33,7 +41,9 @@ def test_forward_shapes_and_padding_is_ignored_by_the_loss():
     targets = torch.tensor([[4, 5, 2, 0], [6, 7, 8, 2]])
     logits, loss = model(src, tgt, targets)
     assert logits.shape == (2, 4, 12)
-    expected = F.cross_entropy(logits.reshape(-1, 12), targets.reshape(-1), ignore_index=0)
+    expected = F.cross_entropy(
+        logits.reshape(-1, 12), targets.reshape(-1), ignore_index=0
+    )
     torch.testing.assert_close(loss, expected)
 
 
@@ -47,9 +57,15 @@ def test_source_padding_does_not_change_the_output():
 
 def test_label_smoothing_is_used():
     model = make(label_smoothing=0.1)
-    src, tgt, targets = torch.tensor([[3, 4]]), torch.tensor([[1, 5]]), torch.tensor([[5, 2]])
+    src, tgt, targets = (
+        torch.tensor([[3, 4]]),
+        torch.tensor([[1, 5]]),
+        torch.tensor([[5, 2]]),
+    )
     logits, loss = model(src, tgt, targets)
-    expected = F.cross_entropy(logits.reshape(-1, 12), targets.reshape(-1), ignore_index=0, label_smoothing=0.1)
+    expected = F.cross_entropy(
+        logits.reshape(-1, 12), targets.reshape(-1), ignore_index=0, label_smoothing=0.1
+    )
     torch.testing.assert_close(loss, expected)
 
 
@@ -73,7 +89,8 @@ def test_run_with_cache_returns_cross_attention_maps():
 
 
 def test_learns_to_copy_and_translates_greedily():
-    """A reversal task small enough to learn in a second: the model must reach exact output."""
+    """A reversal task small enough to learn in a second: the
+    model must reach exact output."""
     model = make(seed=0, n_embd=32, n_head=4, block_size=8)
     g = torch.Generator().manual_seed(0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)

@@ -79,7 +79,9 @@ def test_putting_the_solutions_back_gives_the_original(edition, path):
     metadata = copy["metadata"].pop("tinytx")
     assert metadata["edition"] == "student" and metadata["ref"] == REF
     assert metadata["chapter"] == int(path.name[:2])
-    markdown = "\n".join(source(c) for c in original["cells"] if c["cell_type"] == "markdown")
+    markdown = "\n".join(
+        source(c) for c in original["cells"] if c["cell_type"] == "markdown"
+    )
     titles = re.findall(r"\{exercise\} (.+)", markdown)
     assert list(metadata["exercises"].values()) == [t.rstrip(".") for t in titles]
     assert copy == cleared(original)
@@ -99,11 +101,15 @@ def test_the_set_up_cell_pins_the_version_and_asks_for_a_name(edition):
 
 def test_the_note_names_exactly_the_exercises_later_cells_depend_on(edition):
     """Only chapter 10 calls a student's function outside its checker (teachers.md)."""
-    notes = {p.name[:2]: source(student_copy(edition, p)["cells"][1]) for p in NOTEBOOKS}
-    assert {chapter for chapter, note in notes.items() if "Later cells" in note} == {"10"}
+    notes = {
+        p.name[:2]: source(student_copy(edition, p)["cells"][1]) for p in NOTEBOOKS
+    }
+    assert {chapter for chapter, note in notes.items() if "Later cells" in note} == {
+        "10"
+    }
     assert (
-        "Exercises 10.1 (`decoder_io`), 10.2 (`padding_mask`) and 10.3 (`greedy_decode`)"
-        in notes["10"]
+        "Exercises 10.1 (`decoder_io`), 10.2 (`padding_mask`) and 10.3 "
+        "(`greedy_decode`)" in notes["10"]
     )
 
 
@@ -155,7 +161,10 @@ def test_no_solution_line_survives_in_the_edition(edition, path):
 def test_the_leak_test_sees_a_kept_comment():
     """The check above fails on the stubs of the old builder, which kept comments
     between `def` and the first statement (Exercise 5.3 gave the derivation away)."""
-    solution = 'def f(p, g):\n    """Doc."""\n    # J is symmetric, so J g = p * g\n    return p\n'
+    solution = (
+        'def f(p, g):\n    """Doc."""\n    # J is symmetric, so J g = p * g\n'
+        "    return p\n"
+    )
     secret = solution_body_lines(solution)
     assert secret == {"# J is symmetric, so J g = p * g", "return p"}
     old_stub = solution.replace("    return p\n", "    raise NotImplementedError\n")
@@ -200,32 +209,44 @@ def test_every_stub_names_its_exercise_and_raises(edition, path):
         t
         for c in original["cells"]
         if c["cell_type"] == "markdown"
-        for t in re.findall(r"^(?:`{3,}|:{3,})\{exercise\} (.+)$", source(c), re.MULTILINE)
+        for t in re.findall(
+            r"^(?:`{3,}|:{3,})\{exercise\} (.+)$", source(c), re.MULTILINE
+        )
     ]
     cells = student_copy(edition, path)["cells"]
     stubs = [(i, source(c)) for i, c in enumerate(cells) if is_solution(c)]
     assert len(stubs) == len(titles)
     for number, ((index, stub), title) in enumerate(zip(stubs, titles), start=1):
-        message = f"Exercise {chapter}.{number} ({title.rstrip('.')}): write your solution here"
+        message = (
+            f"Exercise {chapter}.{number} ({title.rstrip('.')}): "
+            "write your solution here"
+        )
         assert f'raise NotImplementedError("{message}")' in stub
         namespace = {"torch": torch, "nn": nn, "F": F, "math": math}
         exec(compile(stub, f"{path.name} stub {number}", "exec"), namespace)
         modules = ("torch", "nn", "F", "math")
         defined = [v for k, v in namespace.items() if callable(v) and k not in modules]
-        assert defined, f"exercise {chapter}.{number}: the stub defines nothing to check"
+        assert defined, (
+            f"exercise {chapter}.{number}: the stub defines nothing to check"
+        )
         # the checker cell right below answers the stub with "not attempted yet"
         checker_cell = source(cells[index + 1])
         namespace["checks"] = checks
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
             exec(checker_cell, namespace)
-        assert "not attempted yet" in printed.getvalue(), (checker_cell, printed.getvalue())
+        assert "not attempted yet" in printed.getvalue(), (
+            checker_cell,
+            printed.getvalue(),
+        )
 
 
 def test_the_zip_holds_exactly_the_folder_and_the_readme_says_what_to_do(edition):
     out, archive = edition
     folder = {
-        p.relative_to(out).as_posix() for p in (out / student.EDITION).rglob("*") if p.is_file()
+        p.relative_to(out).as_posix()
+        for p in (out / student.EDITION).rglob("*")
+        if p.is_file()
     }
     with zipfile.ZipFile(archive) as zf:
         assert set(zf.namelist()) == folder
@@ -233,8 +254,14 @@ def test_the_zip_holds_exactly_the_folder_and_the_readme_says_what_to_do(edition
     assert notebooks | {f"{student.EDITION}/README.md"} == folder
     readme = (out / student.EDITION / "README.md").read_text(encoding="utf-8")
     assert "NotImplementedError" in readme and "STUDENT_NAME" in readme
-    assert "book itself, with the explanations and worked solutions, is at\nhttps://tinytx.github.io/tinytx/" in readme
-    assert f'pip install jupyterlab "tinytx[book] @ git+https://github.com/tinytx/tinytx@{REF}"' in readme
+    assert (
+        "book itself, with the explanations and worked solutions, is at\nhttps://tinytx.github.io/tinytx/"
+        in readme
+    )
+    assert (
+        f'pip install jupyterlab "tinytx[book] @ git+https://github.com/tinytx/tinytx@{REF}"'
+        in readme
+    )
     assert "File → Download → Download .ipynb" in readme
     assert "decoder_io" in readme and "Cells further down" not in readme
 
@@ -275,8 +302,9 @@ def test_the_build_needs_neither_torch_nor_jupyter(tmp_path):
         "from tinytx.teach.student import main\n"
         f"sys.exit(main(['build', '--out', {str(tmp_path)!r}, '--ref', 'v0.1.0']))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     built = sorted((tmp_path / student.EDITION / "notebooks").glob("*.ipynb"))
     assert [p.name for p in built] == [p.name for p in NOTEBOOKS]
@@ -292,8 +320,9 @@ def test_the_version_defaults_to_the_commit_checked_out(tmp_path):
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     subprocess.run(git + ["add", "."], check=True)
     subprocess.run(git + ["commit", "-q", "-m", "x"], check=True)
-    commit = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True,
-                            check=True).stdout.strip()
+    commit = subprocess.run(
+        git + ["rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     student.build(repo / "notebooks", tmp_path / "out")
     built = tmp_path / "out" / student.EDITION / "notebooks" / NOTEBOOKS[4].name
     setup = json.loads(built.read_text(encoding="utf-8"))["cells"][2]
@@ -310,13 +339,24 @@ def notebook_of(*cells):
     def cell(kind, text, tags=()):
         extra = {"outputs": [], "execution_count": None} if kind == "code" else {}
         identifier = str(abs(hash(text)))[:8]
-        return {"cell_type": kind, "id": identifier, "metadata": {"tags": list(tags)},
-                "source": text, **extra}
+        return {
+            "cell_type": kind,
+            "id": identifier,
+            "metadata": {"tags": list(tags)},
+            "source": text,
+            **extra,
+        }
 
-    setup = 'import sys\nif "google.colab" in sys.modules:\n' \
-            '    %pip install -q "tinytx @ git+https://github.com/tinytx/tinytx@main"\n'
-    return {"cells": [cell("code", setup)] + [cell(*c) for c in cells], "metadata": {},
-            "nbformat": 4, "nbformat_minor": 5}
+    setup = (
+        'import sys\nif "google.colab" in sys.modules:\n'
+        '    %pip install -q "tinytx @ git+https://github.com/tinytx/tinytx@main"\n'
+    )
+    return {
+        "cells": [cell("code", setup)] + [cell(*c) for c in cells],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
 
 
 def test_stub_keeps_decorators_docstrings_and_methods_but_no_comment():
@@ -334,11 +374,26 @@ def test_stub_keeps_decorators_docstrings_and_methods_but_no_comment():
         "    def forward(self, x):\n        return x\n",
         exercise,
     )
-    assert '@torch.no_grad()\ndef f(x,\n      y=2):\n    """Doc."""\n    raise NotImplementedError(' in stub
-    assert 'class M:\n    """Doc."""\n    def __init__(self, n):\n        raise NotImplementedError(' in stub
+    assert (
+        '@torch.no_grad()\ndef f(x,\n      y=2):\n    """Doc."""\n    raise '
+        "NotImplementedError(" in stub
+    )
+    assert (
+        'class M:\n    """Doc."""\n    def __init__(self, n):\n        raise '
+        "NotImplementedError(" in stub
+    )
     assert "def forward(self, x):\n        raise NotImplementedError(" in stub
-    for secret in ("return x", "self.n = n", "size = 3", "trick", "input", "unchanged",
-                   "hint", "class comment", "keep n"):
+    for secret in (
+        "return x",
+        "self.n = n",
+        "size = 3",
+        "trick",
+        "input",
+        "unchanged",
+        "hint",
+        "class comment",
+        "keep n",
+    ):
         assert secret not in stub, secret
     statements = student.stub_source("answer = 42  # the answer\n", exercise)
     assert "answer" not in statements.replace("NotImplementedError", "")
@@ -355,11 +410,15 @@ def test_malformed_chapters_get_errors_that_say_what_to_fix():
     with pytest.raises(ValueError, match=r"1\.1 have no cell tagged"):
         build(("markdown", "```{exercise} A\n:label: a\n```"))
     with pytest.raises(ValueError, match="two solution cells"):
-        build(("markdown", "```{exercise} A\n```"),
-              ("code", "def f(x):\n    return x", ["solution"]),
-              ("code", "def g(x):\n    return x", ["solution"]))
-    no_install = notebook_of(("markdown", "```{exercise} A\n```"),
-                             ("code", "def f(x):\n    return x", ["solution"]))
+        build(
+            ("markdown", "```{exercise} A\n```"),
+            ("code", "def f(x):\n    return x", ["solution"]),
+            ("code", "def g(x):\n    return x", ["solution"]),
+        )
+    no_install = notebook_of(
+        ("markdown", "```{exercise} A\n```"),
+        ("code", "def f(x):\n    return x", ["solution"]),
+    )
     no_install["cells"][0]["source"] = "import torch\n"
     with pytest.raises(ValueError, match="one Colab install line"):
         student.student_notebook(no_install, 1, REF)

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 import tinytx.tokenizers as tokenizers
 from tinytx.data import load_corpus
-from tinytx.tokenizers import BPETokenizer, CharTokenizer, Tokenizer, gpt2_tokenizer, split_chunks
+from tinytx.tokenizers import (
+    BPETokenizer,
+    CharTokenizer,
+    Tokenizer,
+    gpt2_tokenizer,
+    split_chunks,
+)
 
 # A fixed training text with letters, digits, punctuation, whitespace runs and
 # some non-ASCII, so BPE learns merges of several kinds.
@@ -26,9 +32,24 @@ TRAINING_TEXT = (
 # are not encodable), with extra weight on scripts and symbols absent above.
 UNICODE_TEXT = st.lists(
     st.one_of(
-        st.characters(blacklist_categories=("Cs",)),  # lone surrogates are not text: see the test below
+        st.characters(
+            blacklist_categories=("Cs",)
+        ),  # lone surrogates are not text: see the test below
         st.sampled_from(
-            ["😀", "👩\u200d👩\u200d👧", "漢字", "e\u0301", "\u0300", "\u200d", "  ", "\n\n", "\t", "'s", "_", " 42"]
+            [
+                "😀",
+                "👩\u200d👩\u200d👧",
+                "漢字",
+                "e\u0301",
+                "\u0300",
+                "\u200d",
+                "  ",
+                "\n\n",
+                "\t",
+                "'s",
+                "_",
+                " 42",
+            ]
         ),
     ),
     max_size=40,
@@ -65,7 +86,10 @@ def test_char_round_trip(shakespeare):
 
 def test_char_unknown_character_names_it_and_its_position():
     tok = CharTokenizer.from_text("abc")
-    with pytest.raises(ValueError, match=r"unknown character 'z' at position 2.*only knows the 3 characters"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown character 'z' at position 2.*only knows the 3 characters",
+    ):
         tok.encode("abzc")
 
 
@@ -104,7 +128,12 @@ def test_bpe_hand_checked_training():
     # (97, 98) -> 257. Then "Z Y d Z Y a c": (256, 257) twice -> 258. Then every
     # pair occurs once; the smallest is (97, 99) -> 259.
     tok = BPETokenizer.train("aaabdaaabac", 260)
-    assert tok.merges == [((97, 97), 256), ((97, 98), 257), ((256, 257), 258), ((97, 99), 259)]
+    assert tok.merges == [
+        ((97, 97), 256),
+        ((97, 98), 257),
+        ((256, 257), 258),
+        ((97, 99), 259),
+    ]
     assert tok.merge_counts == [4, 2, 2, 1]
     assert tok.vocab[258] == b"aaab"
     assert tok.vocab_size == 260
@@ -160,12 +189,18 @@ def test_bpe_merges_never_cross_chunks():
 def test_bpe_training_is_verbose_on_request(capsys):
     BPETokenizer.train("aaabdaaabac", 258, verbose=True)
     lines = capsys.readouterr().out.splitlines()
-    assert lines == ["merge 1/2: (97, 97) -> 256 b'aa' (count 4)", "merge 2/2: (97, 98) -> 257 b'ab' (count 2)"]
+    assert lines == [
+        "merge 1/2: (97, 97) -> 256 b'aa' (count 4)",
+        "merge 2/2: (97, 98) -> 257 b'ab' (count 2)",
+    ]
 
 
 @pytest.mark.parametrize("vocab_size", [255, 0, 300.0, "512"])
 def test_bpe_vocab_size_must_be_an_int_of_at_least_256(vocab_size):
-    with pytest.raises(ValueError, match="vocab_size must be an int >= 256: the 256 byte values always come first"):
+    with pytest.raises(
+        ValueError,
+        match="vocab_size must be an int >= 256: the 256 byte values always come first",
+    ):
         BPETokenizer.train("hello", vocab_size)
 
 
@@ -175,7 +210,9 @@ def test_bpe_vocab_size_must_leave_room_for_special_tokens():
 
 
 def test_bpe_runs_out_of_pairs():
-    with pytest.raises(ValueError, match=r"ran out of pairs after 1 merges.*at most 257"):
+    with pytest.raises(
+        ValueError, match=r"ran out of pairs after 1 merges.*at most 257"
+    ):
         BPETokenizer.train("ab", 300)
 
 
@@ -209,7 +246,9 @@ def test_chunks_cover_the_whole_text(text):
 
 
 # GPT-2's original pattern, for the `regex` module (which knows \p{L}, \p{N}).
-GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+GPT2_PATTERN = (
+    r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+)
 
 
 @settings(max_examples=500, deadline=None)
@@ -218,8 +257,26 @@ GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|
         st.one_of(
             # the documented differences (non-decimal numerals, \x1c-\x1f) and
             # unassigned code points (regex may know a newer Unicode) left out
-            st.characters(exclude_categories=("Nl", "No", "Cs", "Cn"), exclude_characters="\x1c\x1d\x1e\x1f"),
-            st.sampled_from([" ", "  ", "\n", "'s", "'ll", "'re", "'D", " 42", "x1", "_", " é", "!?"]),
+            st.characters(
+                exclude_categories=("Nl", "No", "Cs", "Cn"),
+                exclude_characters="\x1c\x1d\x1e\x1f",
+            ),
+            st.sampled_from(
+                [
+                    " ",
+                    "  ",
+                    "\n",
+                    "'s",
+                    "'ll",
+                    "'re",
+                    "'D",
+                    " 42",
+                    "x1",
+                    "_",
+                    " é",
+                    "!?",
+                ]
+            ),
         ),
         max_size=30,
     ).map("".join)
@@ -230,7 +287,18 @@ def test_split_chunks_equals_gpt2_pattern(text):
 
 def test_split_chunks_follows_gpt2_pattern():
     assert split_chunks("Hello world, it's 2024!  ok\n\nthen") == [
-        "Hello", " world", ",", " it", "'s", " 2024", "!", " ", " ok", "\n", "\n", "then"
+        "Hello",
+        " world",
+        ",",
+        " it",
+        "'s",
+        " 2024",
+        "!",
+        " ",
+        " ok",
+        "\n",
+        "\n",
+        "then",
     ]
 
 
@@ -242,7 +310,9 @@ def test_bpe_learned_merges_compress_the_training_text(small_bpe):
 
 def test_bpe_decode_replaces_partial_characters_and_rejects_unknown_ids(small_bpe):
     assert small_bpe.decode([0xE6]) == "\ufffd"  # first byte of a 3-byte character
-    with pytest.raises(ValueError, match=r"token id 300 at position 0 is out of range.*vocab_size 300"):
+    with pytest.raises(
+        ValueError, match=r"token id 300 at position 0 is out of range.*vocab_size 300"
+    ):
         small_bpe.decode([300])
 
 
@@ -252,7 +322,9 @@ def test_bpe_token_strings_show_each_token():
 
 
 def test_bpe_special_tokens():
-    tok = BPETokenizer.train(TRAINING_TEXT, 300, special_tokens=["<|endoftext|>", "<|pad|>"])
+    tok = BPETokenizer.train(
+        TRAINING_TEXT, 300, special_tokens=["<|endoftext|>", "<|pad|>"]
+    )
     assert len(tok.merges) == 42
     assert tok.special_tokens == {"<|endoftext|>": 298, "<|pad|>": 299}
     assert tok.vocab_size == 300
@@ -301,7 +373,9 @@ def test_from_dict_checks_the_kind():
 
 def test_bpe_from_dict_rejects_merges_of_unknown_ids():
     with pytest.raises(ValueError, match=r"merge 0 joins \(97, 300\)"):
-        BPETokenizer.from_dict({"type": "BPETokenizer", "merges": [[97, 300]], "special_tokens": []})
+        BPETokenizer.from_dict(
+            {"type": "BPETokenizer", "merges": [[97, 300]], "special_tokens": []}
+        )
 
 
 # --- on Tiny Shakespeare -----------------------------------------------------
@@ -312,7 +386,10 @@ def test_bpe_on_tiny_shakespeare(shakespeare):
     # the most frequent pairs in Shakespeare: " t", "he", " a"
     assert [tok.vocab[i] for i in (256, 257, 258)] == [b" t", b"he", b" a"]
     # a merge never creates a pair more frequent than itself, so counts never rise
-    assert all(earlier >= later for earlier, later in zip(tok.merge_counts, tok.merge_counts[1:]))
+    assert all(
+        earlier >= later
+        for earlier, later in zip(tok.merge_counts, tok.merge_counts[1:])
+    )
     ids = tok.encode(shakespeare)
     # measured: 1,115,394 bytes -> 575,345 tokens (1.94 bytes per token)
     assert len(shakespeare.encode("utf-8")) / len(ids) > 1.9

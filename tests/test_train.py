@@ -1,4 +1,5 @@
-"""Training and evaluation: the schedule, learning on real text, history and bad input."""
+"""Training and evaluation: the schedule, learning on real
+text, history and bad input."""
 
 import math
 import os
@@ -7,7 +8,15 @@ import signal
 import pytest
 import torch
 
-from tinytx import GPT, CharTokenizer, GPTConfig, evaluate, load_corpus, train, train_val_split
+from tinytx import (
+    GPT,
+    CharTokenizer,
+    GPTConfig,
+    evaluate,
+    load_corpus,
+    train,
+    train_val_split,
+)
 from tinytx.train import _optimizers, learning_rate
 
 
@@ -21,7 +30,16 @@ def shakespeare_ids():
 
 def small_gpt(vocab_size, seed=0, **overrides):
     torch.manual_seed(seed)
-    return GPT(GPTConfig(**{**dict(vocab_size=vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=32), **overrides}))
+    return GPT(
+        GPTConfig(
+            **{
+                **dict(
+                    vocab_size=vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=32
+                ),
+                **overrides,
+            }
+        )
+    )
 
 
 def test_learning_rate_warms_up_then_follows_a_cosine():
@@ -38,7 +56,16 @@ def test_training_lowers_the_loss_on_shakespeare(shakespeare_ids):
     model = small_gpt(tokenizer.vocab_size)
     before = evaluate(model, val_ids, max_windows=64)
     assert before == pytest.approx(math.log(tokenizer.vocab_size), abs=0.15)
-    history = train(model, train_ids, val_ids, steps=150, batch_size=16, lr=3e-3, eval_interval=50, progress=False)
+    history = train(
+        model,
+        train_ids,
+        val_ids,
+        steps=150,
+        batch_size=16,
+        lr=3e-3,
+        eval_interval=50,
+        progress=False,
+    )
     assert history.val_steps == [50, 100, 150]
     assert len(history.train_loss) == len(history.lr) == 150
     assert history.val_loss[-1] < 2.9 < before
@@ -50,17 +77,37 @@ def test_training_is_reproducible(shakespeare_ids):
     runs = []
     for _ in range(2):
         model = small_gpt(tokenizer.vocab_size, seed=3)
-        runs.append(train(model, train_ids, val_ids, steps=5, batch_size=4, seed=11, progress=False).train_loss)
+        runs.append(
+            train(
+                model,
+                train_ids,
+                val_ids,
+                steps=5,
+                batch_size=4,
+                seed=11,
+                progress=False,
+            ).train_loss
+        )
     assert runs[0] == runs[1]
 
 
 def test_gradient_norms_are_recorded_per_parameter(shakespeare_ids):
     tokenizer, train_ids, val_ids = shakespeare_ids
     model = small_gpt(tokenizer.vocab_size)
-    history = train(model, train_ids, val_ids, steps=6, batch_size=4, grad_norm_every=2, progress=False)
+    history = train(
+        model,
+        train_ids,
+        val_ids,
+        steps=6,
+        batch_size=4,
+        grad_norm_every=2,
+        progress=False,
+    )
     assert history.grad_norm_steps == [0, 2, 4]
     assert set(history.grad_norms) == {name for name, _ in model.named_parameters()}
-    assert all(len(v) == 3 and all(x >= 0 for x in v) for v in history.grad_norms.values())
+    assert all(
+        len(v) == 3 and all(x >= 0 for x in v) for v in history.grad_norms.values()
+    )
 
 
 def test_evaluate_is_deterministic_and_exact_on_all_windows():
@@ -80,15 +127,22 @@ def test_non_finite_loss_stops_with_the_step(shakespeare_ids):
     model = small_gpt(tokenizer.vocab_size)
     with torch.no_grad():
         model.head.weight[0, 0] = float("nan")
-    with pytest.raises(ValueError, match="loss became nan at step 0; lower the learning rate"):
+    with pytest.raises(
+        ValueError, match="loss became nan at step 0; lower the learning rate"
+    ):
         train(model, train_ids, val_ids, steps=3, batch_size=2, progress=False)
 
 
-def test_ctrl_c_stops_after_the_step_in_progress_with_its_weights(shakespeare_ids, monkeypatch):
-    """A real SIGINT in the middle of step 2 (inside AdamW's update) ends training after
-    that step: the weights are exactly those of 3 uninterrupted steps, not half-updated."""
+def test_ctrl_c_stops_after_the_step_in_progress_with_its_weights(
+    shakespeare_ids, monkeypatch
+):
+    """A real SIGINT in the middle of step 2 (inside AdamW's update)
+    ends training after that step: the weights are exactly those of 3
+    uninterrupted steps, not half-updated."""
     tokenizer, train_ids, val_ids = shakespeare_ids
-    constant_lr = dict(lr=1e-3, min_lr=1e-3, warmup_steps=1, eval_interval=100, progress=False)
+    constant_lr = dict(
+        lr=1e-3, min_lr=1e-3, warmup_steps=1, eval_interval=100, progress=False
+    )
     reference = small_gpt(tokenizer.vocab_size)
     train(reference, train_ids, val_ids, steps=3, batch_size=2, **constant_lr)
 
@@ -99,35 +153,60 @@ def test_ctrl_c_stops_after_the_step_in_progress_with_its_weights(shakespeare_id
     def ctrl_c_during_third_update(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
-            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C or Jupyter's stop button sends
+            os.kill(
+                os.getpid(), signal.SIGINT
+            )  # what Ctrl-C or Jupyter's stop button sends
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.AdamW, "step", ctrl_c_during_third_update)
     history = train(model, train_ids, val_ids, steps=10, batch_size=2, **constant_lr)
     assert history.interrupted and history.steps == [0, 1, 2]
-    for (name, got), expected in zip(model.state_dict().items(), reference.state_dict().values()):
+    for (name, got), expected in zip(
+        model.state_dict().items(), reference.state_dict().values()
+    ):
         assert torch.equal(got, expected), name
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C works normally again
+    assert (
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )  # Ctrl-C works normally again
 
 
 def test_training_stops_at_the_first_evaluation_under_the_target(shakespeare_ids):
     tokenizer, train_ids, val_ids = shakespeare_ids
     model = small_gpt(tokenizer.vocab_size)
-    history = train(model, train_ids, val_ids, steps=200, batch_size=16, lr=3e-3, eval_interval=20,
-                    stop_at_val_loss=3.0, progress=False)
-    assert history.val_loss[-1] <= 3.0 and all(loss > 3.0 for loss in history.val_loss[:-1])
+    history = train(
+        model,
+        train_ids,
+        val_ids,
+        steps=200,
+        batch_size=16,
+        lr=3e-3,
+        eval_interval=20,
+        stop_at_val_loss=3.0,
+        progress=False,
+    )
+    assert history.val_loss[-1] <= 3.0 and all(
+        loss > 3.0 for loss in history.val_loss[:-1]
+    )
     assert len(history.steps) == history.val_steps[-1] < 200
 
 
 def test_muon_takes_the_hidden_linear_weights_and_adamw_the_rest():
     model = small_gpt(10)
     muon, adamw = _optimizers(model, "muon", lr=1e-3, muon_lr=0.02, weight_decay=0.1)
-    hidden = {name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear) and name != "head"}
+    hidden = {
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and name != "head"
+    }
     names = {id(p): name for name, p in model.named_parameters()}
-    assert {names[id(p)] for p in muon.param_groups[0]["params"]} == {f"{name}.weight" for name in hidden}
+    assert {names[id(p)] for p in muon.param_groups[0]["params"]} == {
+        f"{name}.weight" for name in hidden
+    }
     rest = {names[id(p)] for group in adamw.param_groups for p in group["params"]}
     assert rest == set(names.values()) - {f"{name}.weight" for name in hidden}
-    assert "tok_embed.weight" in rest and "pos_embed.weight" in rest  # the head is tied to tok_embed
+    assert (
+        "tok_embed.weight" in rest and "pos_embed.weight" in rest
+    )  # the head is tied to tok_embed
     assert muon.param_groups[0]["lr_scale"] == pytest.approx(20.0)
 
 
@@ -136,28 +215,62 @@ def test_muon_follows_the_schedule_and_learns_faster_than_adamw(shakespeare_ids)
     results = {}
     for optimizer in ("adamw", "muon"):
         model = small_gpt(tokenizer.vocab_size)
-        history = train(model, train_ids, val_ids, steps=100, batch_size=16, lr=3e-3, optimizer=optimizer,
-                        muon_lr=0.03, eval_interval=100, progress=False)
+        history = train(
+            model,
+            train_ids,
+            val_ids,
+            steps=100,
+            batch_size=16,
+            lr=3e-3,
+            optimizer=optimizer,
+            muon_lr=0.03,
+            eval_interval=100,
+            progress=False,
+        )
         results[optimizer] = history.val_loss[-1]
-        assert history.lr == [learning_rate(s, lr=3e-3, steps=100, warmup_steps=5, min_lr=3e-3 / 10) for s in range(100)]
+        assert history.lr == [
+            learning_rate(s, lr=3e-3, steps=100, warmup_steps=5, min_lr=3e-3 / 10)
+            for s in range(100)
+        ]
     assert results["muon"] < results["adamw"] - 0.05
 
 
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        (dict(val_ids=torch.arange(20)), ValueError, "val_ids has 20 tokens but a window needs block_size \\+ 1 = 33"),
-        (dict(train_ids=torch.zeros(5, 5, dtype=torch.long)), TypeError, "train_ids must be a 1-D tensor"),
+        (
+            dict(val_ids=torch.arange(20)),
+            ValueError,
+            "val_ids has 20 tokens but a window needs block_size \\+ 1 = 33",
+        ),
+        (
+            dict(train_ids=torch.zeros(5, 5, dtype=torch.long)),
+            TypeError,
+            "train_ids must be a 1-D tensor",
+        ),
         (dict(steps=0), ValueError, "steps must be a positive int"),
         (dict(batch_size=2.5), ValueError, "batch_size must be a positive int"),
         (dict(lr=0.0), ValueError, "lr must be > 0"),
-        (dict(optimizer="sgd"), ValueError, "optimizer must be 'adamw' or 'muon', got 'sgd'"),
-        (dict(optimizer="muon", muon_lr=-1.0), ValueError, "muon_lr must be > 0, got -1.0"),
+        (
+            dict(optimizer="sgd"),
+            ValueError,
+            "optimizer must be 'adamw' or 'muon', got 'sgd'",
+        ),
+        (
+            dict(optimizer="muon", muon_lr=-1.0),
+            ValueError,
+            "muon_lr must be > 0, got -1.0",
+        ),
     ],
 )
 def test_bad_training_arguments(kwargs, error, message):
     model = small_gpt(10)
-    args = dict(train_ids=torch.randint(0, 10, (100,)), val_ids=torch.randint(0, 10, (100,)), steps=2, batch_size=2)
+    args = dict(
+        train_ids=torch.randint(0, 10, (100,)),
+        val_ids=torch.randint(0, 10, (100,)),
+        steps=2,
+        batch_size=2,
+    )
     args.update(kwargs)
     with pytest.raises(error, match=message):
         train(model, args.pop("train_ids"), args.pop("val_ids"), progress=False, **args)

@@ -4,7 +4,9 @@ Every component the book explains is importable from here:
 
     import tinytx
     probs = tinytx.softmax(torch.tensor([2.0, 1.0, 0.1]))
-    model = tinytx.GPT(tinytx.GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128))
+    model = tinytx.GPT(
+        tinytx.GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)
+    )
 
 The layout: components of the chapters in `tinytx.nn`, models and training at the top,
 teaching aids (exercise checkers, plots, widgets) in `tinytx.teach`.

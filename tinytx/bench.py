@@ -39,7 +39,8 @@ from tinytx.train import evaluate, train
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything train-to-target chooses; the defaults are the measured best on 2 CPU cores."""
+    """Everything train-to-target chooses; the defaults are the
+    measured best on 2 CPU cores."""
 
     n_layer: int = 2
     n_head: int = 4
@@ -52,38 +53,82 @@ class Recipe:
     min_lr: float = 1e-3
     weight_decay: float = 0.1
     warmup_steps: int = 20
-    steps: int = 330  # the length of the cosine schedule; training stops at the target before
+    steps: int = (
+        330  # the length of the cosine schedule; training stops at the target before
+    )
     eval_interval: int = 100
-    eval_windows: int = 0  # how many validation windows each evaluation reads; 0: all of them
+    eval_windows: int = (
+        0  # how many validation windows each evaluation reads; 0: all of them
+    )
 
 
 # nanoGPT's Shakespeare-char GPU configuration (6 layers, 6 heads, 384 dims, block 256).
-GPU_RECIPE = Recipe(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, optimizer="adamw", lr=1e-3, min_lr=1e-4,
-                    warmup_steps=100, steps=5000, eval_interval=250)
+GPU_RECIPE = Recipe(
+    n_layer=6,
+    n_head=6,
+    n_embd=384,
+    block_size=256,
+    batch_size=64,
+    optimizer="adamw",
+    lr=1e-3,
+    min_lr=1e-4,
+    warmup_steps=100,
+    steps=5000,
+    eval_interval=250,
+)
 
 
 def describe_machine(device: torch.device) -> str:
     cpu = platform.processor() or platform.machine()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{os.cpu_count()} CPU cores ({cpu})"
-    return f"{name}, torch {torch.__version__}, {torch.get_num_threads()} threads, Python {platform.python_version()}"
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{os.cpu_count()} CPU cores ({cpu})"
+    )
+    return (
+        f"{name}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"Python {platform.python_version()}"
+    )
 
 
-def train_to_target(text: str, target: float, device: torch.device, recipe: Recipe, seed_value: int = 0) -> dict:
-    """Train until the validation loss reaches `target`; the wall time covers the whole run
-    (model creation, every step and every evaluation), not the data preparation."""
+def train_to_target(
+    text: str, target: float, device: torch.device, recipe: Recipe, seed_value: int = 0
+) -> dict:
+    """Train until the validation loss reaches `target`; the wall time covers the whole
+    run (model creation, every step and every evaluation), not the data preparation."""
     tokenizer = CharTokenizer.from_text(text)
     ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
     train_ids, val_ids = train_val_split(ids, 0.1)
     train_ids, val_ids = train_ids.to(device), val_ids.to(device)
     start = time.perf_counter()
     seed(seed_value)
-    config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=recipe.block_size, n_layer=recipe.n_layer,
-                       n_head=recipe.n_head, n_embd=recipe.n_embd, dropout=0.0)
+    config = GPTConfig(
+        vocab_size=tokenizer.vocab_size,
+        block_size=recipe.block_size,
+        n_layer=recipe.n_layer,
+        n_head=recipe.n_head,
+        n_embd=recipe.n_embd,
+        dropout=0.0,
+    )
     model = GPT(config).to(device)
-    history = train(model, train_ids, val_ids, steps=recipe.steps, batch_size=recipe.batch_size, lr=recipe.lr,
-                    min_lr=recipe.min_lr, weight_decay=recipe.weight_decay, optimizer=recipe.optimizer,
-                    muon_lr=recipe.muon_lr, warmup_steps=recipe.warmup_steps, eval_interval=recipe.eval_interval,
-                    eval_windows=recipe.eval_windows or None, stop_at_val_loss=target, seed=seed_value, progress=False)
+    history = train(
+        model,
+        train_ids,
+        val_ids,
+        steps=recipe.steps,
+        batch_size=recipe.batch_size,
+        lr=recipe.lr,
+        min_lr=recipe.min_lr,
+        weight_decay=recipe.weight_decay,
+        optimizer=recipe.optimizer,
+        muon_lr=recipe.muon_lr,
+        warmup_steps=recipe.warmup_steps,
+        eval_interval=recipe.eval_interval,
+        eval_windows=recipe.eval_windows or None,
+        stop_at_val_loss=target,
+        seed=seed_value,
+        progress=False,
+    )
     if device.type == "cuda":
         torch.cuda.synchronize()
     wall = time.perf_counter() - start
@@ -95,7 +140,8 @@ def train_to_target(text: str, target: float, device: torch.device, recipe: Reci
         "steps": steps,
         "tokens_per_s": steps * recipe.batch_size * recipe.block_size / wall,
         "curve": list(zip(history.val_steps, history.val_loss)),
-        # When the evaluations read a sample, the whole split too, to show how close the sample was.
+        # When the evaluations read a sample, the whole split too, to
+        # show how close the sample was.
         "full_val_loss": evaluate(model, val_ids) if recipe.eval_windows else None,
     }
 
@@ -115,29 +161,49 @@ def _time(fn, repeats: int, device: torch.device) -> float:
     return statistics.median(times)
 
 
-def attention_table(device: torch.device, lengths=(64, 128, 256, 512, 1024), batch: int = 8, heads: int = 4,
-                    head_dim: int = 32) -> list[tuple[int, float, float]]:
-    """(T, explicit ms, fused ms) for causal attention forward + backward at each length."""
+def attention_table(
+    device: torch.device,
+    lengths=(64, 128, 256, 512, 1024),
+    batch: int = 8,
+    heads: int = 4,
+    head_dim: int = 32,
+) -> list[tuple[int, float, float]]:
+    """(T, explicit ms, fused ms) for causal attention
+    forward + backward at each length."""
     rows = []
     for T in lengths:
-        q, k, v = (torch.randn(batch, heads, T, head_dim, device=device, requires_grad=True) for _ in range(3))
+        q, k, v = (
+            torch.randn(batch, heads, T, head_dim, device=device, requires_grad=True)
+            for _ in range(3)
+        )
 
-        def explicit():
+        def explicit(q=q, k=k, v=v):
             out, _ = scaled_dot_product_attention(q, k, v, causal=True)
             out.sum().backward()
 
-        def fused():
+        def fused(q=q, k=k, v=v):
             F.scaled_dot_product_attention(q, k, v, is_causal=True).sum().backward()
 
         repeats = 10 if T <= 256 else 5
-        rows.append((T, _time(explicit, repeats, device) * 1e3, _time(fused, repeats, device) * 1e3))
+        rows.append(
+            (
+                T,
+                _time(explicit, repeats, device) * 1e3,
+                _time(fused, repeats, device) * 1e3,
+            )
+        )
     return rows
 
 
-def generate_table(device: torch.device, new_tokens=(100, 250, 500), block_size: int = 256) -> list[tuple[int, float, float]]:
-    """(new tokens, tokens/s with the KV cache, tokens/s recomputing) for a 6x6x192 GPT."""
+def generate_table(
+    device: torch.device, new_tokens=(100, 250, 500), block_size: int = 256
+) -> list[tuple[int, float, float]]:
+    """(new tokens, tokens/s with the KV cache, tokens/s
+    recomputing) for a 6x6x192 GPT."""
     seed(0)
-    model = GPT(GPTConfig(vocab_size=65, block_size=block_size, n_layer=6, n_head=6, n_embd=192)).to(device)
+    model = GPT(
+        GPTConfig(vocab_size=65, block_size=block_size, n_layer=6, n_head=6, n_embd=192)
+    ).to(device)
     prompt = torch.zeros(1, 1, dtype=torch.long, device=device)
     rows = []
     for n in new_tokens:
@@ -153,14 +219,20 @@ def generate_table(device: torch.device, new_tokens=(100, 250, 500), block_size:
 
 
 def book_table(notebooks: Path) -> list[tuple[str, float]]:
-    """(notebook, seconds) for each chapter run top to bottom in a fresh kernel, in a copy."""
+    """(notebook, seconds) for each chapter run top to bottom in
+    a fresh kernel, in a copy."""
     import nbformat
     from nbclient import NotebookClient
 
     rows = []
     for path in sorted(notebooks.glob("*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
-        client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+        client = NotebookClient(
+            notebook,
+            timeout=600,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        )
         t0 = time.perf_counter()
         client.execute()
         rows.append((path.stem, time.perf_counter() - t0))
@@ -172,17 +244,37 @@ def _device(name: str | None) -> torch.device:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tinytx.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tinytx.bench", description=__doc__.split("\n")[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    ttt = commands.add_parser("train-to-target", help="train a char GPT until val loss <= target")
+    ttt = commands.add_parser(
+        "train-to-target", help="train a char GPT until val loss <= target"
+    )
     ttt.add_argument("--target", type=float, required=True)
-    ttt.add_argument("--data", type=Path, required=True, help="a text file, e.g. tinyshakespeare.txt")
+    ttt.add_argument(
+        "--data", type=Path, required=True, help="a text file, e.g. tinyshakespeare.txt"
+    )
     ttt.add_argument("--device")
     ttt.add_argument("--seed", type=int, default=0)
-    ttt.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice, one per core)")
-    ttt.add_argument("--recipe", choices=("cpu", "gpu"), help="default: gpu on CUDA, else cpu")
-    ttt.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                     help="change one field of the recipe, e.g. --set batch_size=16 (to measure a choice)")
+    ttt.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for PyTorch (default: PyTorch's choice, one per core)",
+    )
+    ttt.add_argument(
+        "--recipe", choices=("cpu", "gpu"), help="default: gpu on CUDA, else cpu"
+    )
+    ttt.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help=(
+            "change one field of the recipe, e.g. --set batch_size=16 "
+            "(to measure a choice)"
+        ),
+    )
     for name in ("attention", "generate"):
         commands.add_parser(name).add_argument("--device")
     book = commands.add_parser("book", help="execution time of every notebook")
@@ -200,7 +292,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if getattr(args, "threads", None) is not None:
         if args.threads < 1:
-            print(f"error: --threads must be at least 1, got {args.threads}", file=sys.stderr)
+            print(
+                f"error: --threads must be at least 1, got {args.threads}",
+                file=sys.stderr,
+            )
             return 2
         torch.set_num_threads(args.threads)
     device = _device(args.device)
@@ -210,32 +305,60 @@ def main(argv: list[str] | None = None) -> int:
         for T, explicit, fused in attention_table(device):
             print(f"{T:>6}{explicit:>13.2f}{fused:>10.2f}{explicit / fused:>15.2f}x")
     elif args.command == "generate":
-        print(f"{'new tokens':>11}{'cached tok/s':>14}{'recompute tok/s':>17}{'speed-up':>10}")
+        print(
+            f"{'new tokens':>11}{'cached tok/s':>14}"
+            f"{'recompute tok/s':>17}{'speed-up':>10}"
+        )
         for n, cached, recompute in generate_table(device):
-            print(f"{n:>11}{cached:>14.0f}{recompute:>17.0f}{cached / recompute:>9.1f}x")
+            print(
+                f"{n:>11}{cached:>14.0f}{recompute:>17.0f}{cached / recompute:>9.1f}x"
+            )
     else:
         if not args.data.is_file():
-            print(f"error: --data {args.data} is not a file; pass the Tiny Shakespeare text, "
-                  "e.g. --data ../shared/data/tinyshakespeare.txt", file=sys.stderr)
+            print(
+                f"error: --data {args.data} is not a file; pass the Tiny Shakespeare "
+                "text, e.g. --data ../shared/data/tinyshakespeare.txt",
+                file=sys.stderr,
+            )
             return 2
         recipe_name = args.recipe or ("gpu" if device.type == "cuda" else "cpu")
         recipe = GPU_RECIPE if recipe_name == "gpu" else Recipe()
         try:
-            recipe = dataclasses.replace(recipe, **{k: type(getattr(recipe, k))(v) for k, v in
-                                                    (item.split("=", 1) for item in args.set)})
+            recipe = dataclasses.replace(
+                recipe,
+                **{
+                    k: type(getattr(recipe, k))(v)
+                    for k, v in (item.split("=", 1) for item in args.set)
+                },
+            )
         except (ValueError, TypeError, AttributeError) as error:
-            print(f"error: --set takes FIELD=VALUE with a field of {recipe}: {error}", file=sys.stderr)
+            print(
+                f"error: --set takes FIELD=VALUE with a field of {recipe}: {error}",
+                file=sys.stderr,
+            )
             return 2
         print(f"recipe {recipe_name}: {recipe}")
-        result = train_to_target(args.data.read_text(encoding="utf-8"), args.target, device, recipe, args.seed)
+        result = train_to_target(
+            args.data.read_text(encoding="utf-8"),
+            args.target,
+            device,
+            recipe,
+            args.seed,
+        )
         for step, loss in result["curve"]:
             print(f"  step {step:>5}  val {loss:.4f}")
         if result["full_val_loss"] is not None:
             print(f"  whole validation split: {result['full_val_loss']:.4f}")
         if not result["reached"]:
-            print(f"  target {args.target} not reached within the recipe's {recipe.steps} steps")
-        print(f"train-to-target: val_loss={result['val_loss']:.4f} wall_s={result['wall_s']:.1f} "
-              f"steps={result['steps']} tokens_per_s={result['tokens_per_s']:.0f}")
+            print(
+                f"  target {args.target} not reached within the recipe's "
+                f"{recipe.steps} steps"
+            )
+        print(
+            f"train-to-target: val_loss={result['val_loss']:.4f} "
+            f"wall_s={result['wall_s']:.1f} steps={result['steps']} "
+            f"tokens_per_s={result['tokens_per_s']:.0f}"
+        )
         return 0 if result["reached"] else 1
     return 0
 

@@ -18,7 +18,9 @@ ACTIVATIONS = ("relu", "gelu")
 
 def _check_positive_int(owner: str, name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{owner}.{name} must be an int, got {value!r} ({type(value).__name__})")
+        raise TypeError(
+            f"{owner}.{name} must be an int, got {value!r} ({type(value).__name__})"
+        )
     if value <= 0:
         raise ValueError(f"{owner}.{name} must be positive, got {value}")
 
@@ -35,15 +37,23 @@ def _check_common(config: Any) -> None:
     for name in ("block_size", "n_layer", "n_head", "n_embd"):
         _check_positive_int(owner, name, getattr(config, name))
     if config.n_embd % config.n_head != 0:
-        divisors = [h for h in range(1, config.n_embd + 1) if config.n_embd % h == 0 and h <= 64]
+        divisors = [
+            h for h in range(1, config.n_embd + 1) if config.n_embd % h == 0 and h <= 64
+        ]
         raise ValueError(
-            f"{owner}: n_embd={config.n_embd} is not divisible by n_head={config.n_head}; each head gets "
-            f"n_embd // n_head dimensions, so pick n_head from {divisors} or change n_embd"
+            f"{owner}: n_embd={config.n_embd} is not divisible by "
+            f"n_head={config.n_head}; each head gets n_embd // n_head dimensions, "
+            f"so pick n_head from {divisors} or change n_embd"
         )
     if isinstance(config.dropout, bool) or not isinstance(config.dropout, (int, float)):
-        raise TypeError(f"{owner}.dropout must be a number in [0, 1), got {config.dropout!r}")
+        raise TypeError(
+            f"{owner}.dropout must be a number in [0, 1), got {config.dropout!r}"
+        )
     if not 0.0 <= config.dropout < 1.0:
-        raise ValueError(f"{owner}.dropout must be in [0, 1), got {config.dropout}; 0.0 turns dropout off")
+        raise ValueError(
+            f"{owner}.dropout must be in [0, 1), got {config.dropout}; "
+            "0.0 turns dropout off"
+        )
     if config.ffn_hidden is not None:
         _check_positive_int(owner, "ffn_hidden", config.ffn_hidden)
     _check_choice(owner, "norm", config.norm, NORMS)
@@ -51,7 +61,9 @@ def _check_common(config: Any) -> None:
     _check_choice(owner, "activation", config.activation, ACTIVATIONS)
     for name in ("bias", "tie_weights"):
         if not isinstance(getattr(config, name), bool):
-            raise TypeError(f"{owner}.{name} must be True or False, got {getattr(config, name)!r}")
+            raise TypeError(
+                f"{owner}.{name} must be True or False, got {getattr(config, name)!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -84,7 +96,9 @@ class GPTConfig:
         _check_positive_int("GPTConfig", "vocab_size", self.vocab_size)
         _check_common(self)
         if not isinstance(self.residual, bool):
-            raise TypeError(f"GPTConfig.residual must be True or False, got {self.residual!r}")
+            raise TypeError(
+                f"GPTConfig.residual must be True or False, got {self.residual!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -125,19 +139,35 @@ class Seq2SeqConfig:
         _check_positive_int("Seq2SeqConfig", "tgt_vocab_size", self.tgt_vocab_size)
         _check_common(self)
         if not isinstance(self.scale_embeddings, bool):
-            raise TypeError(f"Seq2SeqConfig.scale_embeddings must be True or False, got {self.scale_embeddings!r}")
+            raise TypeError(
+                "Seq2SeqConfig.scale_embeddings must be True or False, got "
+                f"{self.scale_embeddings!r}"
+            )
         if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"Seq2SeqConfig.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise ValueError(
+                "Seq2SeqConfig.label_smoothing must be in [0, 1), got "
+                f"{self.label_smoothing}"
+            )
         for name in ("pad_id", "bos_id", "eos_id"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < self.tgt_vocab_size:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not 0 <= value < self.tgt_vocab_size
+            ):
                 raise ValueError(
-                    f"Seq2SeqConfig.{name}={value!r} must be a token id in [0, tgt_vocab_size={self.tgt_vocab_size})"
+                    f"Seq2SeqConfig.{name}={value!r} must be a token id in "
+                    f"[0, tgt_vocab_size={self.tgt_vocab_size})"
                 )
         if len({self.pad_id, self.bos_id, self.eos_id}) != 3:
-            raise ValueError("Seq2SeqConfig: pad_id, bos_id and eos_id must be three different ids")
+            raise ValueError(
+                "Seq2SeqConfig: pad_id, bos_id and eos_id must be three different ids"
+            )
         if not self.pad_id < self.src_vocab_size:
-            raise ValueError(f"Seq2SeqConfig.pad_id={self.pad_id} must also be a source id (< src_vocab_size)")
+            raise ValueError(
+                f"Seq2SeqConfig.pad_id={self.pad_id} must also be a source id "
+                "(< src_vocab_size)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

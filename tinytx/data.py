@@ -42,13 +42,18 @@ CORPORA: dict[str, Corpus] = {
 
 
 def cache_dir() -> Path:
-    """Where downloaded corpora are kept: `$XDG_CACHE_HOME/tinytx`, else `~/.cache/tinytx`."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    """Where downloaded corpora are kept:
+    `$XDG_CACHE_HOME/tinytx`, else `~/.cache/tinytx`."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache"
+    )
     return Path(base) / "tinytx"
 
 
 @functools.lru_cache(maxsize=8)
-def _read_if_hash_matches(path: str, mtime_ns: int, size: int, sha256: str) -> str | None:
+def _read_if_hash_matches(
+    path: str, mtime_ns: int, size: int, sha256: str
+) -> str | None:
     """Text of `path` if its sha256 is `sha256`, else None. Cached per file
     version (path, mtime, size), so repeated calls hash the file only once."""
     raw = Path(path).read_bytes()
@@ -59,13 +64,21 @@ def _read_if_hash_matches(path: str, mtime_ns: int, size: int, sha256: str) -> s
 
 def _verified_text(path: Path, corpus: Corpus, in_our_cache: bool) -> str:
     stat = path.stat()
-    text = _read_if_hash_matches(str(path), stat.st_mtime_ns, stat.st_size, corpus.sha256)
+    text = _read_if_hash_matches(
+        str(path), stat.st_mtime_ns, stat.st_size, corpus.sha256
+    )
     if text is not None:
         return text
-    message = f"{path} is not the expected file: its sha256 differs from {corpus.sha256} ({corpus.size} bytes)."
+    message = (
+        f"{path} is not the expected file: its sha256 differs from {corpus.sha256} "
+        f"({corpus.size} bytes)."
+    )
     if in_our_cache:
         path.unlink(missing_ok=True)
-        message += " It was in tinytx's cache and has been deleted; call load_corpus again to download it afresh."
+        message += (
+            " It was in tinytx's cache and has been deleted; call load_corpus again "
+            "to download it afresh."
+        )
     else:
         message += f" Replace it with the file from {corpus.url}."
     raise ValueError(message)
@@ -86,7 +99,9 @@ def _download(corpus: Corpus, directory: Path) -> Path:
     target = directory / corpus.filename
     digest = hashlib.sha256()
     received = 0
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=corpus.filename + ".", suffix=".part")
+    fd, tmp_name = tempfile.mkstemp(
+        dir=directory, prefix=corpus.filename + ".", suffix=".part"
+    )
     try:
         with os.fdopen(fd, "wb") as tmp, _open_url(corpus.url) as response:
             while block := response.read(1 << 16):
@@ -102,8 +117,9 @@ def _download(corpus: Corpus, directory: Path) -> Path:
                 else f"{received} bytes with sha256 {digest.hexdigest()}"
             )
             raise ValueError(
-                f"the download from {corpus.url} is not the expected file (expected {corpus.size} bytes "
-                f"with sha256 {corpus.sha256}, got {got}); nothing was saved, try again later"
+                f"the download from {corpus.url} is not the expected file (expected "
+                f"{corpus.size} bytes with sha256 {corpus.sha256}, got {got}); "
+                "nothing was saved, try again later"
             )
         os.replace(tmp_name, target)
     finally:
@@ -123,7 +139,9 @@ def load_corpus(name: str = "tinyshakespeare") -> str:
             the message says where to put the file.
     """
     if name not in CORPORA:
-        raise ValueError(f"unknown corpus {name!r}; known corpora: {', '.join(sorted(CORPORA))}")
+        raise ValueError(
+            f"unknown corpus {name!r}; known corpora: {', '.join(sorted(CORPORA))}"
+        )
     corpus = CORPORA[name]
 
     data_dir = os.environ.get("TINYTX_DATA")
@@ -137,37 +155,59 @@ def load_corpus(name: str = "tinyshakespeare") -> str:
         return _verified_text(cached, corpus, in_our_cache=True)
 
     where = (
-        f"Put the file {corpus.filename} (from {corpus.url}) in a directory and set the environment "
-        f"variable TINYTX_DATA to that directory, or save it as {cached}."
+        f"Put the file {corpus.filename} (from {corpus.url}) in a directory "
+        "and set the environment variable TINYTX_DATA to that directory, "
+        f"or save it as {cached}."
     )
     try:
         downloaded = _download(corpus, cached.parent)
-    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as error:
-        raise FileNotFoundError(f"could not download corpus {name!r} ({error}). {where}") from error
+    except (
+        urllib.error.URLError,
+        http.client.HTTPException,
+        TimeoutError,
+        ConnectionError,
+    ) as error:
+        raise FileNotFoundError(
+            f"could not download corpus {name!r} ({error}). {where}"
+        ) from error
     except PermissionError as error:
-        raise FileNotFoundError(f"cannot write to the cache directory {cached.parent} ({error}). {where}") from error
+        raise FileNotFoundError(
+            f"cannot write to the cache directory {cached.parent} ({error}). {where}"
+        ) from error
     return _verified_text(downloaded, corpus, in_our_cache=True)
 
 
 Sliceable = TypeVar("Sliceable", torch.Tensor, list, str)
 
 
-def train_val_split(data: Sliceable, val_fraction: float = 0.1) -> tuple[Sliceable, Sliceable]:
+def train_val_split(
+    data: Sliceable, val_fraction: float = 0.1
+) -> tuple[Sliceable, Sliceable]:
     """Split `data` (a 1-D tensor, list or str) into (first part, last part).
 
     The first `int(len(data) * (1 - val_fraction))` items are for training,
     the rest for validation. Keeping the validation text contiguous (not
     shuffled) means it is text the model has truly never seen.
     """
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}")
+    if (
+        isinstance(val_fraction, bool)
+        or not isinstance(val_fraction, (int, float))
+        or not 0 < val_fraction < 1
+    ):
+        raise ValueError(
+            "val_fraction must be a number strictly between 0 and 1, "
+            f"got {val_fraction!r}"
+        )
     if torch.is_tensor(data) and data.dim() != 1:
-        raise ValueError(f"train_val_split expects a 1-D tensor, got shape {tuple(data.shape)}")
+        raise ValueError(
+            f"train_val_split expects a 1-D tensor, got shape {tuple(data.shape)}"
+        )
     n_train = int(len(data) * (1 - val_fraction))
     if n_train == 0 or n_train == len(data):
         raise ValueError(
             f"{len(data)} items with val_fraction={val_fraction} would leave an empty "
-            f"{'training' if n_train == 0 else 'validation'} part; use more data or change val_fraction"
+            f"{'training' if n_train == 0 else 'validation'} part; use more data "
+            "or change val_fraction"
         )
     return data[:n_train], data[n_train:]
 
@@ -195,26 +235,37 @@ def get_batch(
     """
     if not torch.is_tensor(ids):
         raise TypeError(
-            f"ids must be a torch.Tensor, got {type(ids).__name__}; use torch.tensor(ids, dtype=torch.long)"
+            f"ids must be a torch.Tensor, got {type(ids).__name__}; "
+            "use torch.tensor(ids, dtype=torch.long)"
         )
     if ids.dim() != 1:
-        raise ValueError(f"ids must be 1-D (one long sequence of token ids), got shape {tuple(ids.shape)}")
+        raise ValueError(
+            "ids must be 1-D (one long sequence of token ids), got shape "
+            f"{tuple(ids.shape)}"
+        )
     if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-        raise TypeError(f"ids must hold integer token ids, got dtype {ids.dtype}; use ids.long()")
+        raise TypeError(
+            f"ids must hold integer token ids, got dtype {ids.dtype}; use ids.long()"
+        )
     for label, value in (("batch_size", batch_size), ("block_size", block_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{label} must be a positive int, got {value!r}")
     n = ids.numel()
     if n < block_size + 1:
         raise ValueError(
-            f"ids has {n} tokens but block_size {block_size} needs at least {block_size + 1} "
-            f"(a window plus its next token); lower block_size or use more data"
+            f"ids has {n} tokens but block_size {block_size} needs at least "
+            f"{block_size + 1} (a window plus its next token); lower block_size "
+            "or use more data"
         )
 
     rng_device = generator.device if generator is not None else torch.device("cpu")
     # last valid start is n - block_size - 1, so that the target window fits too
-    starts = torch.randint(n - block_size, (batch_size,), generator=generator, device=rng_device)
-    index = (starts[:, None] + torch.arange(block_size, device=rng_device)).to(ids.device)  # (B, T)
+    starts = torch.randint(
+        n - block_size, (batch_size,), generator=generator, device=rng_device
+    )
+    index = (starts[:, None] + torch.arange(block_size, device=rng_device)).to(
+        ids.device
+    )  # (B, T)
     x = ids[index].long()
     y = ids[index + 1].long()
     if device is not None:

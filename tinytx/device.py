@@ -31,11 +31,15 @@ def pick_device() -> torch.device:
     wanted = os.environ.get(DEVICE_VARIABLE, "").strip().lower()
     if wanted:
         if wanted not in DEVICE_CHOICES:
-            raise ValueError(f"{DEVICE_VARIABLE}={wanted!r} is not a device; use one of {', '.join(DEVICE_CHOICES)}")
+            raise ValueError(
+                f"{DEVICE_VARIABLE}={wanted!r} is not a device; use one of "
+                f"{', '.join(DEVICE_CHOICES)}"
+            )
         if not _available(wanted):
             raise RuntimeError(
                 f"{DEVICE_VARIABLE}={wanted} but PyTorch sees no {wanted} device here; "
-                f"unset {DEVICE_VARIABLE} to let tinytx pick, or install a {wanted} build of torch"
+                f"unset {DEVICE_VARIABLE} to let tinytx pick, or install a "
+                f"{wanted} build of torch"
             )
         return torch.device(wanted)
     if torch.cuda.is_available():
@@ -60,7 +64,9 @@ def seed(n: int) -> torch.Generator:
         raise TypeError(f"seed needs an int, got {type(n).__name__}")
     deterministic = os.environ.get(DETERMINISTIC_VARIABLE, "").strip()
     if deterministic not in ("", "0", "1"):
-        raise ValueError(f"{DETERMINISTIC_VARIABLE}={deterministic!r}: set it to 1 (on) or 0 (off)")
+        raise ValueError(
+            f"{DETERMINISTIC_VARIABLE}={deterministic!r}: set it to 1 (on) or 0 (off)"
+        )
     if deterministic == "1":
         torch.use_deterministic_algorithms(True)
     random.seed(n)

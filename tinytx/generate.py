@@ -27,29 +27,40 @@ if TYPE_CHECKING:  # the model imports this module, so only type checkers import
     from tinytx.model import GPT
 
 
-def check_sampling_args(temperature: float, top_k: int | None, top_p: float | None) -> None:
+def check_sampling_args(
+    temperature: float, top_k: int | None, top_p: float | None
+) -> None:
     """Raise a ValueError/TypeError saying what to change for a bad sampling setting."""
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
         raise TypeError(f"temperature must be a number >= 0, got {temperature!r}")
     if not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
+        raise ValueError(
+            f"temperature must be >= 0 (0 means greedy), got {temperature}"
+        )
     if top_k is not None:
         if isinstance(top_k, bool) or not isinstance(top_k, int):
             raise TypeError(f"top_k must be an int >= 1 or None, got {top_k!r}")
         if top_k < 1:
-            raise ValueError(f"top_k must be >= 1 (1 means greedy) or None for no limit, got {top_k}")
+            raise ValueError(
+                f"top_k must be >= 1 (1 means greedy) or None for no limit, got {top_k}"
+            )
     if top_p is not None:
         if isinstance(top_p, bool) or not isinstance(top_p, (int, float)):
             raise TypeError(f"top_p must be a number in (0, 1] or None, got {top_p!r}")
         if not 0 < top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1] (1 keeps every token), got {top_p}")
+            raise ValueError(
+                f"top_p must be in (0, 1] (1 keeps every token), got {top_p}"
+            )
 
 
-def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
-    """Set to -inf every logit outside the top-k and/or the top-p nucleus. (B, V) -> (B, V).
+def filter_logits(
+    logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None
+) -> torch.Tensor:
+    """Set to -inf every logit outside the top-k and/or the
+    top-p nucleus. (B, V) -> (B, V).
 
-    top-k keeps the k largest logits. top-p (Holtzman et al., 2020) keeps the smallest set
-    of most likely tokens whose probabilities add up to at least p.
+    top-k keeps the k largest logits. top-p (Holtzman et al., 2020) keeps the smallest
+    set of most likely tokens whose probabilities add up to at least p.
     """
     check_sampling_args(1.0, top_k, top_p)
     if top_k is not None and top_k < logits.shape[-1]:
@@ -79,7 +90,9 @@ def sample_next(
     check_sampling_args(temperature, top_k, top_p)
     if temperature == 0 or top_k == 1:
         return logits.argmax(dim=-1, keepdim=True)
-    probs = softmax(filter_logits(logits.float(), top_k, top_p), dim=-1, temperature=temperature)
+    probs = softmax(
+        filter_logits(logits.float(), top_k, top_p), dim=-1, temperature=temperature
+    )
     return torch.multinomial(probs, num_samples=1, generator=generator)
 
 
@@ -108,18 +121,26 @@ def generate(
     use_cache: bool = True,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Append max_new_tokens sampled tokens to idx (B, T); returns (B, T + max_new_tokens).
+    """Append max_new_tokens sampled tokens to idx (B, T);
+    returns (B, T + max_new_tokens).
 
     With use_cache=True each step feeds only the newest token and reuses the keys and
     values of the window's earlier tokens; the output equals use_cache=False's.
     The model is put in eval mode (no dropout) while generating, then restored.
     """
     check_sampling_args(temperature, top_k, top_p)
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+    if (
+        isinstance(max_new_tokens, bool)
+        or not isinstance(max_new_tokens, int)
+        or max_new_tokens < 0
+    ):
         raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
     check_token_ids(idx, model.config.vocab_size, what="prompt token ids")
     if idx.dim() != 2:
-        raise ValueError(f"prompt ids must have shape (B, T), got {tuple(idx.shape)}; add a batch dimension with idx[None]")
+        raise ValueError(
+            f"prompt ids must have shape (B, T), got {tuple(idx.shape)}; add a batch "
+            "dimension with idx[None]"
+        )
     block_size = model.config.block_size
     was_training = model.training
     model.eval()
@@ -130,12 +151,16 @@ def generate(
             length = idx.shape[1]
             start = context_window_start(length, block_size)
             if use_cache and caches is not None and start == cache_start:
-                logits = model._forward(idx[:, -1:], kv_caches=caches, start_pos=length - 1 - start)
+                logits = model._forward(
+                    idx[:, -1:], kv_caches=caches, start_pos=length - 1 - start
+                )
             else:  # first step, a window restart, or no cache: read the whole window
                 caches = [KVCache() for _ in model.blocks] if use_cache else None
                 cache_start = start
                 logits = model._forward(idx[:, start:], kv_caches=caches)
-            next_id = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)
+            next_id = sample_next(
+                logits[:, -1, :], temperature, top_k, top_p, generator
+            )
             idx = torch.cat([idx, next_id], dim=1)
     finally:
         model.train(was_training)

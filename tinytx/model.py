@@ -1,7 +1,7 @@
 """GPT: a decoder-only Transformer language model (chapters 08 and 09).
 
-    ids (B, T) -> token + position embeddings (B, T, C) -> n_layer Blocks
-               -> final LayerNorm -> head (B, T, V) logits for the next token
+ids (B, T) -> token + position embeddings (B, T, C) -> n_layer Blocks
+           -> final LayerNorm -> head (B, T, V) logits for the next token
 """
 
 from __future__ import annotations
@@ -18,30 +18,45 @@ from tinytx.nn.attention import KVCache
 from tinytx.nn.block import Block
 from tinytx.nn.embedding import TokenEmbedding, check_token_ids
 from tinytx.nn.norm import LayerNorm
-from tinytx.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEmbedding
+from tinytx.nn.positional import (
+    LearnedPositionalEmbedding,
+    SinusoidalPositionalEmbedding,
+)
 
 
 def init_weights(model: nn.Module, n_layer: int, std: float = 0.02) -> None:
     """GPT-2's initialisation: N(0, 0.02) weights, zero biases, and the projections that
-    write into the residual stream scaled by 1/sqrt(2 * n_layer), so the stream's variance
-    does not grow with depth (Radford et al., 2019)."""
+    write into the residual stream scaled by 1/sqrt(2 * n_layer), so the stream's
+    variance does not grow with depth (Radford et al., 2019)."""
     for name, param in model.named_parameters():
         if name.endswith("bias"):
             nn.init.zeros_(param)
         elif name.endswith("weight") and param.dim() == 2:
             is_residual_write = name.endswith(("out_proj.weight", "fc_out.weight"))
-            nn.init.normal_(param, mean=0.0, std=std / math.sqrt(2 * n_layer) if is_residual_write else std)
+            nn.init.normal_(
+                param,
+                mean=0.0,
+                std=std / math.sqrt(2 * n_layer) if is_residual_write else std,
+            )
 
 
-def cross_entropy_loss(logits: torch.Tensor, targets: torch.Tensor, vocab_size: int, **kwargs) -> torch.Tensor:
-    """Mean cross-entropy of logits (B, T, V) against targets (B, T); kwargs go to F.cross_entropy."""
+def cross_entropy_loss(
+    logits: torch.Tensor, targets: torch.Tensor, vocab_size: int, **kwargs
+) -> torch.Tensor:
+    """Mean cross-entropy of logits (B, T, V) against targets (B, T);
+    kwargs go to F.cross_entropy."""
     if targets.shape != logits.shape[:-1]:
-        raise ValueError(f"targets must have shape {tuple(logits.shape[:-1])} (one per input position), got {tuple(targets.shape)}")
+        raise ValueError(
+            f"targets must have shape {tuple(logits.shape[:-1])} "
+            f"(one per input position), got {tuple(targets.shape)}"
+        )
     ignore_index = kwargs.get("ignore_index")
     checked = targets if ignore_index is None else targets[targets != ignore_index]
     if checked.numel() > 0:
         check_token_ids(checked, vocab_size, what="targets")
-    return F.cross_entropy(logits.reshape(-1, vocab_size), targets.reshape(-1), **kwargs)
+    return F.cross_entropy(
+        logits.reshape(-1, vocab_size), targets.reshape(-1), **kwargs
+    )
 
 
 class GPT(nn.Module):
@@ -53,7 +68,11 @@ class GPT(nn.Module):
             raise TypeError(f"GPT needs a GPTConfig, got {type(config).__name__}")
         self.config = config
         self.tok_embed = TokenEmbedding(config.vocab_size, config.n_embd)
-        positional = LearnedPositionalEmbedding if config.positional == "learned" else SinusoidalPositionalEmbedding
+        positional = (
+            LearnedPositionalEmbedding
+            if config.positional == "learned"
+            else SinusoidalPositionalEmbedding
+        )
         self.pos_embed = positional(config.block_size, config.n_embd)
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
@@ -69,26 +88,39 @@ class GPT(nn.Module):
             )
             for _ in range(config.n_layer)
         )
-        # Post-LN blocks already end in a LayerNorm; pre-LN ones leave the stream unnormalised.
-        self.final_norm = LayerNorm(config.n_embd, bias=config.bias) if config.norm == "pre" else nn.Identity()
+        # Post-LN blocks already end in a LayerNorm; pre-LN ones
+        # leave the stream unnormalised.
+        self.final_norm = (
+            LayerNorm(config.n_embd, bias=config.bias)
+            if config.norm == "pre"
+            else nn.Identity()
+        )
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         init_weights(self, config.n_layer)
         if config.tie_weights:
-            self.head.weight = self.tok_embed.weight  # one (V, C) matrix reads and writes tokens
+            self.head.weight = (
+                self.tok_embed.weight
+            )  # one (V, C) matrix reads and writes tokens
 
     def num_parameters(self) -> int:
         """Number of trainable parameters (a tied matrix counted once)."""
         return sum(p.numel() for p in self.parameters())
 
     def check_input(self, idx: torch.Tensor) -> None:
-        """Raise a clear error unless idx is a (B, T) tensor of valid ids with T <= block_size."""
+        """Raise a clear error unless idx is a (B, T) tensor of valid
+        ids with T <= block_size."""
         check_token_ids(idx, self.config.vocab_size)
         if idx.dim() != 2:
-            raise ValueError(f"token ids must have shape (B, T), got {tuple(idx.shape)}; add a batch dimension with idx[None]")
+            raise ValueError(
+                f"token ids must have shape (B, T), got {tuple(idx.shape)}; "
+                "add a batch dimension with idx[None]"
+            )
         if idx.shape[1] > self.config.block_size:
             raise ValueError(
-                f"input has {idx.shape[1]} tokens but block_size={self.config.block_size}; "
-                f"crop it, e.g. idx[:, -{self.config.block_size}:], or build the model with a larger block_size"
+                f"input has {idx.shape[1]} tokens but "
+                f"block_size={self.config.block_size}; crop it, e.g. "
+                f"idx[:, -{self.config.block_size}:], or build the model with "
+                "a larger block_size"
             )
 
     def _forward(
@@ -98,7 +130,8 @@ class GPT(nn.Module):
         start_pos: int = 0,
         record: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Logits (B, T, V) for ids (B, T) already checked; positions start at `start_pos`."""
+        """Logits (B, T, V) for ids (B, T) already checked;
+        positions start at `start_pos`."""
         T = idx.shape[1]
         positions = torch.arange(start_pos, start_pos + T, device=idx.device)
         tok = self.tok_embed(idx)  # (B, T, C)
@@ -108,10 +141,18 @@ class GPT(nn.Module):
             record["embed.tok"] = tok
             record["embed.pos"] = pos
         for i, block in enumerate(self.blocks):
-            block_record: dict[str, torch.Tensor] | None = {} if record is not None else None
-            x = block(x, kv_cache=kv_caches[i] if kv_caches is not None else None, record=block_record)
+            block_record: dict[str, torch.Tensor] | None = (
+                {} if record is not None else None
+            )
+            x = block(
+                x,
+                kv_cache=kv_caches[i] if kv_caches is not None else None,
+                record=block_record,
+            )
             if record is not None:
-                record.update({f"blocks.{i}.{key}": value for key, value in block_record.items()})
+                record.update(
+                    {f"blocks.{i}.{key}": value for key, value in block_record.items()}
+                )
         x = self.final_norm(x)
         logits = self.head(x)  # (B, T, V)
         if record is not None:
@@ -119,20 +160,27 @@ class GPT(nn.Module):
             record["logits"] = logits
         return logits
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """ids (B, T) -> (logits (B, T, V), mean cross-entropy against targets (B, T), or None)."""
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """ids (B, T) -> (logits (B, T, V), mean cross-entropy against
+        targets (B, T), or None)."""
         self.check_input(idx)
         logits = self._forward(idx)
         if targets is None:
             return logits, None
         return logits, cross_entropy_loss(logits, targets, self.config.vocab_size)
 
-    def run_with_cache(self, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Forward pass that also returns every intermediate activation, named by where it lives.
+    def run_with_cache(
+        self, idx: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Forward pass that also returns every intermediate
+        activation, named by where it lives.
 
-        Keys: embed.tok (B, T, C), embed.pos (T, C), blocks.{i}.resid_pre, blocks.{i}.attn.weights
-        (B, H, T, T), blocks.{i}.attn.out, blocks.{i}.resid_mid, blocks.{i}.ffn.hidden
-        (B, T, hidden), blocks.{i}.ffn.out, blocks.{i}.resid_post, final_norm, logits (B, T, V).
+        Keys: embed.tok (B, T, C), embed.pos (T, C), blocks.{i}.resid_pre,
+        blocks.{i}.attn.weights (B, H, T, T), blocks.{i}.attn.out, blocks.{i}.resid_mid,
+        blocks.{i}.ffn.hidden (B, T, hidden), blocks.{i}.ffn.out, blocks.{i}.resid_post,
+        final_norm, logits (B, T, V).
         """
         self.check_input(idx)
         cache: dict[str, torch.Tensor] = {}
@@ -149,9 +197,12 @@ class GPT(nn.Module):
         use_cache: bool = True,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Continue ids (B, T) by max_new_tokens sampled tokens -> (B, T + max_new_tokens).
+        """Continue ids (B, T) by max_new_tokens sampled
+        tokens -> (B, T + max_new_tokens).
 
         temperature=0 (or top_k=1) picks the most likely token every time (greedy).
         See `tinytx.generate.generate` for how the context is cropped past block_size.
         """
-        return _generate(self, idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator)
+        return _generate(
+            self, idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator
+        )

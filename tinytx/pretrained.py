@@ -21,8 +21,14 @@ CHECKPOINTS = {"shakespeare-char": Path(__file__).with_name("shakespeare-char.pt
 def pretrained(name: str = "shakespeare-char") -> tuple[GPT, Tokenizer]:
     """The trained model called `name` (in eval mode, on the CPU) and its tokenizer."""
     if name not in CHECKPOINTS:
-        raise ValueError(f"unknown pretrained model {name!r}; available: {', '.join(sorted(CHECKPOINTS))}")
+        raise ValueError(
+            f"unknown pretrained model {name!r}; available: "
+            f"{', '.join(sorted(CHECKPOINTS))}"
+        )
     path = CHECKPOINTS[name]
     if not path.is_file():
-        raise FileNotFoundError(f"the checkpoint {path} is missing from this install; recreate it with python -m tinytx.pretrain")
+        raise FileNotFoundError(
+            f"the checkpoint {path} is missing from this install; recreate it with "
+            "python -m tinytx.pretrain"
+        )
     return load(path), Tokenizer.from_dict(load_metadata(path)["tokenizer"])

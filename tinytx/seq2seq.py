@@ -1,8 +1,10 @@
 """The encoder-decoder Transformer of "Attention Is All You Need" (chapter 10).
 
-    src (B, S) -> embed * sqrt(C) + positions -> n_layer EncoderBlocks -> memory (B, S, C)
-    tgt (B, T) -> embed * sqrt(C) + positions -> n_layer DecoderBlocks (masked self-attention,
-                  cross-attention to memory, FFN) -> head (B, T, V_tgt)
+    src (B, S) -> embed * sqrt(C) + positions -> n_layer EncoderBlocks
+                  -> memory (B, S, C)
+    tgt (B, T) -> embed * sqrt(C) + positions -> n_layer DecoderBlocks
+                  (masked self-attention, cross-attention to memory, FFN)
+                  -> head (B, T, V_tgt)
 
 Post-LN, sinusoidal positions, ReLU, the target embedding tied to the output head and
 label smoothing, as in the paper (Vaswani et al., 2017, sections 3 and 5.4).
@@ -19,7 +21,10 @@ from tinytx.nn.attention import padding_mask
 from tinytx.nn.block import DecoderBlock, EncoderBlock
 from tinytx.nn.embedding import TokenEmbedding, check_token_ids
 from tinytx.nn.norm import LayerNorm
-from tinytx.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEmbedding
+from tinytx.nn.positional import (
+    LearnedPositionalEmbedding,
+    SinusoidalPositionalEmbedding,
+)
 
 
 class Seq2Seq(nn.Module):
@@ -28,12 +33,22 @@ class Seq2Seq(nn.Module):
     def __init__(self, config: Seq2SeqConfig) -> None:
         super().__init__()
         if not isinstance(config, Seq2SeqConfig):
-            raise TypeError(f"Seq2Seq needs a Seq2SeqConfig, got {type(config).__name__}")
+            raise TypeError(
+                f"Seq2Seq needs a Seq2SeqConfig, got {type(config).__name__}"
+            )
         self.config = config
         C = config.n_embd
-        self.src_embed = TokenEmbedding(config.src_vocab_size, C, scale=config.scale_embeddings)
-        self.tgt_embed = TokenEmbedding(config.tgt_vocab_size, C, scale=config.scale_embeddings)
-        positional = LearnedPositionalEmbedding if config.positional == "learned" else SinusoidalPositionalEmbedding
+        self.src_embed = TokenEmbedding(
+            config.src_vocab_size, C, scale=config.scale_embeddings
+        )
+        self.tgt_embed = TokenEmbedding(
+            config.tgt_vocab_size, C, scale=config.scale_embeddings
+        )
+        positional = (
+            LearnedPositionalEmbedding
+            if config.positional == "learned"
+            else SinusoidalPositionalEmbedding
+        )
         self.src_pos = positional(config.block_size, C)
         self.tgt_pos = positional(config.block_size, C)
         self.dropout = nn.Dropout(config.dropout)
@@ -44,23 +59,33 @@ class Seq2Seq(nn.Module):
             activation=config.activation,
             ffn_hidden=config.ffn_hidden,
         )
-        self.encoder = nn.ModuleList(EncoderBlock(C, config.n_head, **layer_args) for _ in range(config.n_layer))
-        self.decoder = nn.ModuleList(DecoderBlock(C, config.n_head, **layer_args) for _ in range(config.n_layer))
-        pre_ln = config.norm == "pre"  # pre-LN stacks end unnormalised, so they get a final norm
+        self.encoder = nn.ModuleList(
+            EncoderBlock(C, config.n_head, **layer_args) for _ in range(config.n_layer)
+        )
+        self.decoder = nn.ModuleList(
+            DecoderBlock(C, config.n_head, **layer_args) for _ in range(config.n_layer)
+        )
+        pre_ln = (
+            config.norm == "pre"
+        )  # pre-LN stacks end unnormalised, so they get a final norm
         self.encoder_norm = LayerNorm(C, bias=config.bias) if pre_ln else nn.Identity()
         self.decoder_norm = LayerNorm(C, bias=config.bias) if pre_ln else nn.Identity()
         self.head = nn.Linear(C, config.tgt_vocab_size, bias=False)
-        # Xavier-uniform matrices, as in the paper's code and nn.Transformer: GPT-2's smaller
-        # N(0, 0.02) start leaves a small post-LN model's cross-attention uniform for long.
+        # Xavier-uniform matrices, as in the paper's code and nn.Transformer:
+        # GPT-2's smaller N(0, 0.02) start leaves a small post-LN model's
+        # cross-attention uniform for long.
         for name, param in self.named_parameters():
             if param.dim() == 2 and "embed" not in name:
                 nn.init.xavier_uniform_(param)
             elif name.endswith("bias"):
                 nn.init.zeros_(param)
         for embed in (self.src_embed, self.tgt_embed):
-            # Embeddings are multiplied by sqrt(C) when scale_embeddings; starting them at
-            # std 1/sqrt(C) makes those vectors unit-sized, like the sinusoids they meet.
-            nn.init.normal_(embed.weight, std=C**-0.5 if config.scale_embeddings else 1.0)
+            # Embeddings are multiplied by sqrt(C) when scale_embeddings;
+            # starting them at std 1/sqrt(C) makes those vectors unit-sized, like
+            # the sinusoids they meet.
+            nn.init.normal_(
+                embed.weight, std=C**-0.5 if config.scale_embeddings else 1.0
+            )
         if config.tie_weights:
             self.head.weight = self.tgt_embed.weight
 
@@ -71,24 +96,34 @@ class Seq2Seq(nn.Module):
     def _check(self, ids: torch.Tensor, vocab_size: int, side: str) -> None:
         check_token_ids(ids, vocab_size, what=f"{side} token ids")
         if ids.dim() != 2:
-            raise ValueError(f"{side} ids must have shape (B, length), got {tuple(ids.shape)}")
+            raise ValueError(
+                f"{side} ids must have shape (B, length), got {tuple(ids.shape)}"
+            )
         if ids.shape[1] > self.config.block_size:
             raise ValueError(
-                f"{side} has {ids.shape[1]} tokens but block_size={self.config.block_size}; "
-                "shorten it or build the model with a larger block_size"
+                f"{side} has {ids.shape[1]} tokens but "
+                f"block_size={self.config.block_size}; shorten it or build the model "
+                "with a larger block_size"
             )
 
-    def encode(self, src: torch.Tensor, record: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """Source ids (B, S) -> memory (B, S, C). Padding positions are hidden from attention."""
+    def encode(
+        self, src: torch.Tensor, record: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Source ids (B, S) -> memory (B, S, C). Padding positions
+        are hidden from attention."""
         self._check(src, self.config.src_vocab_size, "source")
         mask = padding_mask(src, self.config.pad_id)  # (B, 1, 1, S)
         positions = torch.arange(src.shape[1], device=src.device)
         x = self.dropout(self.src_embed(src) + self.src_pos(positions))
         for i, block in enumerate(self.encoder):
-            block_record: dict[str, torch.Tensor] | None = {} if record is not None else None
+            block_record: dict[str, torch.Tensor] | None = (
+                {} if record is not None else None
+            )
             x = block(x, mask=mask, record=block_record)
             if record is not None:
-                record.update({f"encoder.{i}.{key}": value for key, value in block_record.items()})
+                record.update(
+                    {f"encoder.{i}.{key}": value for key, value in block_record.items()}
+                )
         return self.encoder_norm(x)
 
     def decode(
@@ -98,16 +133,21 @@ class Seq2Seq(nn.Module):
         src: torch.Tensor,
         record: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Target ids so far (B, T) and the encoded source (B, S, C) -> logits (B, T, V_tgt)."""
+        """Target ids so far (B, T) and the encoded source
+        (B, S, C) -> logits (B, T, V_tgt)."""
         self._check(tgt, self.config.tgt_vocab_size, "target")
         memory_mask = padding_mask(src, self.config.pad_id)  # (B, 1, 1, S)
         positions = torch.arange(tgt.shape[1], device=tgt.device)
         x = self.dropout(self.tgt_embed(tgt) + self.tgt_pos(positions))
         for i, block in enumerate(self.decoder):
-            block_record: dict[str, torch.Tensor] | None = {} if record is not None else None
+            block_record: dict[str, torch.Tensor] | None = (
+                {} if record is not None else None
+            )
             x = block(x, memory, memory_mask=memory_mask, record=block_record)
             if record is not None:
-                record.update({f"decoder.{i}.{key}": value for key, value in block_record.items()})
+                record.update(
+                    {f"decoder.{i}.{key}": value for key, value in block_record.items()}
+                )
         logits = self.head(self.decoder_norm(x))
         if record is not None:
             record["logits"] = logits
@@ -116,10 +156,11 @@ class Seq2Seq(nn.Module):
     def forward(
         self, src: torch.Tensor, tgt: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Teacher forcing: src (B, S), decoder input tgt (B, T) -> (logits (B, T, V_tgt), loss).
+        """Teacher forcing: src (B, S), decoder input tgt (B, T) ->
+        (logits (B, T, V_tgt), loss).
 
-        targets (B, T) are the next target tokens; positions holding pad_id are ignored by
-        the loss, which uses the config's label smoothing.
+        targets (B, T) are the next target tokens; positions holding pad_id are ignored
+        by the loss, which uses the config's label smoothing.
         """
         logits = self.decode(tgt, self.encode(src), src)
         if targets is None:
@@ -133,9 +174,12 @@ class Seq2Seq(nn.Module):
         )
         return logits, loss
 
-    def run_with_cache(self, src: torch.Tensor, tgt: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Forward pass returning the activations too, e.g. "decoder.{i}.cross_attn.weights" (B, H, T, S),
-        "encoder.{i}.self_attn.weights" (B, H, S, S), "decoder.{i}.self_attn.weights" (B, H, T, T)."""
+    def run_with_cache(
+        self, src: torch.Tensor, tgt: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Forward pass returning the activations too, e.g.
+        "decoder.{i}.cross_attn.weights" (B, H, T, S), "encoder.{i}.self_attn.weights"
+        (B, H, S, S), "decoder.{i}.self_attn.weights" (B, H, T, T)."""
         cache: dict[str, torch.Tensor] = {}
         memory = self.encode(src, record=cache)
         cache["memory"] = memory
@@ -146,18 +190,31 @@ class Seq2Seq(nn.Module):
     def translate(self, src: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
         """Greedy decoding: source ids (B, S) -> target ids (B, L) starting with bos_id.
 
-        Each step feeds the target so far and appends the most likely next token. A row
-        that has produced eos_id is padded with pad_id; decoding stops when every row has
-        finished or the target reaches max_len tokens (default and most: block_size).
+        Each step feeds the target so far and appends the most likely next
+        token. A row that has produced eos_id is padded with pad_id; decoding
+        stops when every row has finished or the target reaches max_len tokens
+        (default and most: block_size).
         """
         limit = self.config.block_size if max_len is None else max_len
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= self.config.block_size:
-            raise ValueError(f"max_len must be an int in [1, block_size={self.config.block_size}], got {max_len!r}")
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= self.config.block_size
+        ):
+            raise ValueError(
+                f"max_len must be an int in [1, block_size={self.config.block_size}], "
+                f"got {max_len!r}"
+            )
         was_training = self.training
         self.eval()
         try:
             memory = self.encode(src)
-            tgt = torch.full((src.shape[0], 1), self.config.bos_id, dtype=torch.long, device=src.device)
+            tgt = torch.full(
+                (src.shape[0], 1),
+                self.config.bos_id,
+                dtype=torch.long,
+                device=src.device,
+            )
             finished = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
             while tgt.shape[1] < limit and not finished.all():
                 next_id = self.decode(tgt, memory, src)[:, -1].argmax(dim=-1)  # (B,)

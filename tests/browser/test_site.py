@@ -26,16 +26,26 @@ ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-# Without the background-networking flags Chromium phones home at start-up, which a closed
-# network refuses; the user-data dir is a fresh one per launch (Playwright's default).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Without the background-networking flags Chromium phones home at start-up,
+# which a closed network refuses; the user-data dir is a fresh one per
+# launch (Playwright's default).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WIDTHS = {"desktop": 1280, "phone": 390}
 
 
 def toc_pages() -> list[str]:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    files = [toc["root"]] + [
+        c["file"] for part in toc["parts"] for c in part["chapters"]
+    ]
     return [f + ".html" for f in files] + ["genindex.html", "search.html"]
 
 
@@ -51,7 +61,9 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site_url():
     assert (SITE / "index.html").is_file(), f"{SITE} has no book: run `make book` first"
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(SITE)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(SITE))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
@@ -60,9 +72,13 @@ def site_url():
 
 @pytest.fixture(scope="module")
 def browser():
-    assert Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}: `apt-get install chromium`, or set CHROMIUM"
+    assert Path(CHROMIUM).exists(), (
+        f"no Chromium at {CHROMIUM}: `apt-get install chromium`, or set CHROMIUM"
+    )
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         yield browser
         browser.close()
 
@@ -75,22 +91,42 @@ class Visit:
         self.page: Page = self.context.new_page()
         self.problems: list[str] = []
         self.context.route("**/*", self._offline)
-        self.page.on("console", lambda m: m.type == "error" and self.problems.append(f"console error: {m.text}"))
+        self.page.on(
+            "console",
+            lambda m: (
+                m.type == "error" and self.problems.append(f"console error: {m.text}")
+            ),
+        )
         self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        self.page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} ({r.failure})"))
-        self.page.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"))
+        self.page.on(
+            "requestfailed",
+            lambda r: self.problems.append(f"request failed: {r.url} ({r.failure})"),
+        )
+        self.page.on(
+            "response",
+            lambda r: (
+                r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}")
+            ),
+        )
         self.site_url = site_url
         self.page.goto(site_url + page_path, wait_until="networkidle")
-        self.page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')")
+        self.page.evaluate(
+            "document.querySelectorAll('img[loading=lazy]').forEach(i => "
+            "i.loading = 'eager')"
+        )
         self.page.wait_for_function("[...document.images].every(i => i.complete)")
         # MathJax typesets after load; its promise settles when the page is done
-        self.page.evaluate("window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+        self.page.evaluate(
+            "window.MathJax && MathJax.startup ? MathJax.startup.promise : null"
+        )
         self.page.wait_for_load_state("networkidle")
 
     def _offline(self, route):
         if route.request.url.startswith(self.site_url):
             route.continue_()
-        else:  # the book must not need the network: anything leaving 127.0.0.1 is a failure
+        else:
+            # the book must not need the network:
+            # anything leaving 127.0.0.1 is a failure
             self.problems.append(f"left the site: {route.request.url}")
             route.abort()
 
@@ -115,32 +151,55 @@ def visit(browser, site_url):
 @pytest.mark.parametrize("page_path", PAGES)
 def test_page_works_offline(visit, page_path, width):
     v = visit(page_path, width)
-    out = SCREENSHOTS / width / (page_path.replace("/", "__").removesuffix(".html") + ".png")
+    out = (
+        SCREENSHOTS
+        / width
+        / (page_path.replace("/", "__").removesuffix(".html") + ".png")
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     v.page.screenshot(path=str(out), full_page=True)
 
-    assert not v.problems, "\n".join(["failed requests, requests leaving the site, console errors:"] + v.problems)
-    broken = v.page.evaluate("[...document.images].filter(i => !(i.naturalWidth > 0)).map(i => i.src)")
+    assert not v.problems, "\n".join(
+        ["failed requests, requests leaving the site, console errors:"] + v.problems
+    )
+    broken = v.page.evaluate(
+        "[...document.images].filter(i => !(i.naturalWidth > 0)).map(i => i.src)"
+    )
     assert broken == [], "images that did not load"
     raw = v.page.evaluate(r"""[...document.querySelectorAll('.math')]
-        .filter(e => !e.querySelector('mjx-container') && /\\\(|\\\[|\$\$|\\begin/.test(e.textContent))
+        .filter(e => !e.querySelector('mjx-container')
+                     && /\\\(|\\\[|\$\$|\\begin/.test(e.textContent))
         .map(e => e.textContent.slice(0, 80))""")
     assert raw == [], "maths left as raw TeX"
     if v.page.locator(".math").count():
         assert v.page.locator("mjx-container").count() > 0, "MathJax typeset nothing"
-    too_wide = v.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert too_wide <= 0, f"the page scrolls sideways by {too_wide} px at {WIDTHS[width]} px"
+    too_wide = v.page.evaluate(
+        "document.documentElement.scrollWidth - window.innerWidth"
+    )
+    assert too_wide <= 0, (
+        f"the page scrolls sideways by {too_wide} px at {WIDTHS[width]} px"
+    )
 
 
 @pytest.mark.parametrize("page_path", CHAPTERS)
-def test_chapter_has_colab_link_numbered_exercises_and_folded_solutions(visit, page_path):
+def test_chapter_has_colab_link_numbered_exercises_and_folded_solutions(
+    visit, page_path
+):
     page, name = visit(page_path).page, Path(page_path).stem
     colab = f"https://colab.research.google.com/github/tinytx/tinytx/blob/main/notebooks/{name}.ipynb"
     assert page.locator(f'a[href="{colab}"]').count() == 1
     chapter = int(name[:2])
-    numbers = {int(n) for n in re.findall(rf"Exercise {chapter}\.(\d+)", page.locator("article").inner_text())}
+    numbers = {
+        int(n)
+        for n in re.findall(
+            rf"Exercise {chapter}\.(\d+)", page.locator("article").inner_text()
+        )
+    }
     assert numbers and numbers == set(range(1, max(numbers) + 1)), numbers
-    solutions = page.locator("details.hide.above-input", has=page.locator("summary", has_text="Show solution"))
+    solutions = page.locator(
+        "details.hide.above-input",
+        has=page.locator("summary", has_text="Show solution"),
+    )
     assert solutions.count() == len(numbers), "one folded solution per exercise"
     first = solutions.first
     assert not first.locator(".cell_input").is_visible()

@@ -1,9 +1,10 @@
 """Each chapter, executed twice in fresh kernels, prints the same compared outputs.
 
-Run by `make test-determinism` (about 10 minutes on 2 cores, so not part of `make test`,
-whose nbval run already compares one fresh execution with the committed outputs of
-another). Outputs nbval ignores (cells tagged nbval-ignore-output: timings, progress bars,
-widgets) are ignored here too; the rest must match exactly after tests/nbval_sanitize.cfg.
+Run by `make test-determinism` (about 10 minutes on 2 cores, so not part of
+`make test`, whose nbval run already compares one fresh execution with the committed
+outputs of another). Outputs nbval ignores (cells tagged nbval-ignore-output:
+timings, progress bars, widgets) are ignored here too; the rest must match exactly
+after tests/nbval_sanitize.cfg.
 """
 
 import re
@@ -18,12 +19,20 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 def sanitizers() -> list[tuple[re.Pattern, str]]:
-    """The `regex:` / `replace:` pairs of tests/nbval_sanitize.cfg, as nbval reads them."""
-    lines = (ROOT / "tests" / "nbval_sanitize.cfg").read_text(encoding="utf-8").splitlines()
+    """The `regex:` / `replace:` pairs of
+    tests/nbval_sanitize.cfg, as nbval reads them."""
+    lines = (
+        (ROOT / "tests" / "nbval_sanitize.cfg").read_text(encoding="utf-8").splitlines()
+    )
     pairs = []
     for line, following in zip(lines, lines[1:]):
         if line.startswith("regex:") and following.startswith("replace:"):
-            pairs.append((re.compile(line[len("regex:"):].strip()), following[len("replace:"):].strip()))
+            pairs.append(
+                (
+                    re.compile(line[len("regex:") :].strip()),
+                    following[len("replace:") :].strip(),
+                )
+            )
     return pairs
 
 
@@ -32,7 +41,9 @@ def compared_outputs(notebook) -> list[str]:
     rules = sanitizers()
     result = []
     for cell in notebook.cells:
-        if cell.cell_type != "code" or "nbval-ignore-output" in cell.metadata.get("tags", []):
+        if cell.cell_type != "code" or "nbval-ignore-output" in cell.metadata.get(
+            "tags", []
+        ):
             continue
         texts = []
         for output in cell.outputs:
@@ -41,8 +52,11 @@ def compared_outputs(notebook) -> list[str]:
             elif output.output_type == "error":
                 texts.append(f"{output.ename}: {output.evalue}")
             else:
-                texts.extend(v if isinstance(v, str) else "".join(v)
-                             for k, v in output.get("data", {}).items() if k.startswith("text/plain"))
+                texts.extend(
+                    v if isinstance(v, str) else "".join(v)
+                    for k, v in output.get("data", {}).items()
+                    if k.startswith("text/plain")
+                )
         text = "".join(texts)
         for pattern, replacement in rules:
             text = pattern.sub(replacement, text)
@@ -52,8 +66,12 @@ def compared_outputs(notebook) -> list[str]:
 
 def execute(path: Path):
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
     return notebook
 
 

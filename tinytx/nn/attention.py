@@ -19,32 +19,40 @@ from tinytx.nn.functional import softmax
 
 
 def causal_mask(T: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """Boolean (T, T) lower-triangular mask: entry [t, s] is True when query t may see key s (s <= t)."""
+    """Boolean (T, T) lower-triangular mask: entry [t, s] is True when query
+    t may see key s (s <= t)."""
     if isinstance(T, bool) or not isinstance(T, int) or T <= 0:
         raise ValueError(f"causal_mask needs a positive int T, got {T!r}")
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()
 
 
 def padding_mask(ids: torch.Tensor, pad_id: int) -> torch.Tensor:
-    """Boolean (B, 1, 1, S) mask from token ids (B, S): True where the key is a real token.
+    """Boolean (B, 1, 1, S) mask from token ids (B, S): True
+    where the key is a real token.
 
     The two singleton dimensions broadcast over heads and queries, so the same mask
     serves a (B, H, T, S) score tensor.
     """
     if ids.dim() != 2:
-        raise ValueError(f"padding_mask expects ids of shape (B, S), got shape {tuple(ids.shape)}")
+        raise ValueError(
+            f"padding_mask expects ids of shape (B, S), got shape {tuple(ids.shape)}"
+        )
     return (ids != pad_id)[:, None, None, :]
 
 
 def _check_mask(mask: torch.Tensor, scores_shape: torch.Size) -> None:
     if mask.dtype != torch.bool:
-        raise TypeError(f"attention masks must be boolean (True = may attend), got dtype {mask.dtype}; use mask.bool()")
+        raise TypeError(
+            "attention masks must be boolean (True = may attend), got dtype "
+            f"{mask.dtype}; use mask.bool()"
+        )
     try:
         torch.broadcast_shapes(mask.shape, scores_shape)
     except RuntimeError:
         raise ValueError(
-            f"mask of shape {tuple(mask.shape)} does not broadcast to the attention scores {tuple(scores_shape)} "
-            "(batch, heads, queries, keys); a causal mask is (T, T), a padding mask (B, 1, 1, S)"
+            f"mask of shape {tuple(mask.shape)} does not broadcast to the attention "
+            f"scores {tuple(scores_shape)} (batch, heads, queries, keys); a causal "
+            "mask is (T, T), a padding mask (B, 1, 1, S)"
         ) from None
 
 
@@ -71,9 +79,14 @@ def scaled_dot_product_attention(
         PyTorch's fused `F.scaled_dot_product_attention`, instead of softmax's nan.
     """
     if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"queries and keys need the same last dimension, got {q.shape[-1]} and {k.shape[-1]}")
+        raise ValueError(
+            f"queries and keys need the same last dimension, got {q.shape[-1]} "
+            f"and {k.shape[-1]}"
+        )
     if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"keys and values need the same length, got {k.shape[-2]} and {v.shape[-2]}")
+        raise ValueError(
+            f"keys and values need the same length, got {k.shape[-2]} and {v.shape[-2]}"
+        )
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T, S)
     if mask is not None:
         _check_mask(mask, scores.shape)
@@ -81,8 +94,13 @@ def scaled_dot_product_attention(
     if causal:
         T, S = scores.shape[-2:]
         if T != S:
-            raise ValueError(f"causal=True needs as many queries as keys, got {T} and {S}; pass an explicit mask")
-        scores = scores.masked_fill(~causal_mask(T, device=scores.device), float("-inf"))
+            raise ValueError(
+                f"causal=True needs as many queries as keys, got {T} and {S}; "
+                "pass an explicit mask"
+            )
+        scores = scores.masked_fill(
+            ~causal_mask(T, device=scores.device), float("-inf")
+        )
     weights = softmax(scores, dim=-1)  # (..., T, S)
     # A row of only -inf scores has no distribution (softmax gives nan): give it zeros.
     weights = weights.masked_fill(scores.isneginf().all(dim=-1, keepdim=True), 0.0)
@@ -99,7 +117,9 @@ class KVCache:
     """
 
     def __init__(self) -> None:
-        self._keys: torch.Tensor | None = None  # (B, H, capacity, d_head), filled up to len(self)
+        self._keys: torch.Tensor | None = (
+            None  # (B, H, capacity, d_head), filled up to len(self)
+        )
         self._values: torch.Tensor | None = None
         self._length = 0
 
@@ -114,7 +134,9 @@ class KVCache:
     def values(self) -> torch.Tensor | None:
         return None if self._values is None else self._values[..., : self._length, :]
 
-    def append(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def append(
+        self, keys: torch.Tensor, values: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Add (B, H, T_new, d_head) keys and values; return all of them so far.
 
         The buffers grow by doubling, so appending one token copies one token, where
@@ -122,9 +144,13 @@ class KVCache:
         """
         end = self._length + keys.shape[-2]
         if self._keys is None or end > self._keys.shape[-2]:
-            capacity = max(end, 2 * (0 if self._keys is None else self._keys.shape[-2]), 16)
+            capacity = max(
+                end, 2 * (0 if self._keys is None else self._keys.shape[-2]), 16
+            )
             grown_keys = keys.new_empty(*keys.shape[:-2], capacity, keys.shape[-1])
-            grown_values = values.new_empty(*values.shape[:-2], capacity, values.shape[-1])
+            grown_values = values.new_empty(
+                *values.shape[:-2], capacity, values.shape[-1]
+            )
             if self._keys is not None:
                 grown_keys[..., : self._length, :] = self.keys
                 grown_values[..., : self._length, :] = self.values
@@ -145,7 +171,9 @@ class MultiHeadAttention(nn.Module):
     same output.
     """
 
-    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0, bias: bool = True) -> None:
+    def __init__(
+        self, n_embd: int, n_head: int, dropout: float = 0.0, bias: bool = True
+    ) -> None:
         super().__init__()
         if n_embd % n_head != 0:
             raise ValueError(f"n_embd={n_embd} must be divisible by n_head={n_head}")
@@ -164,7 +192,8 @@ class MultiHeadAttention(nn.Module):
 
     @staticmethod
     def merge_heads(x: torch.Tensor) -> torch.Tensor:
-        """(B, H, T, d_head) -> (B, T, H * d_head): the heads' outputs side by side again."""
+        """(B, H, T, d_head) -> (B, T, H * d_head): the heads'
+        outputs side by side again."""
         B, H, T, d_head = x.shape
         return x.transpose(1, 2).reshape(B, T, H * d_head)
 
@@ -179,7 +208,8 @@ class MultiHeadAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Args:
             x: (B, T, C) the queries' source.
-            context: (B, S, C) the keys' and values' source; None means x (self-attention).
+            context: (B, S, C) the keys' and values' source; None
+                means x (self-attention).
             mask: boolean, broadcastable to (B, H, T, S), True = may attend.
             causal: forbid attending to later positions (self-attention).
             need_weights: also return the attention weights (B, H, T, S).
@@ -195,19 +225,26 @@ class MultiHeadAttention(nn.Module):
         v = self.split_heads(self.v_proj(source))
         if kv_cache is not None:
             if causal and len(kv_cache) > 0 and q.shape[-2] > 1:
-                raise ValueError("a KV cache extends one new token at a time; prefill it with the whole prompt first")
+                raise ValueError(
+                    "a KV cache extends one new token at a time; prefill it with the "
+                    "whole prompt first"
+                )
             if len(kv_cache) > 0:
                 causal = False  # one new query may see every cached key, and itself
             k, v = kv_cache.append(k, v)
         dropout_p = self.dropout if self.training else 0.0
         if need_weights:
-            out, weights = scaled_dot_product_attention(q, k, v, mask=mask, causal=causal, dropout_p=dropout_p)
+            out, weights = scaled_dot_product_attention(
+                q, k, v, mask=mask, causal=causal, dropout_p=dropout_p
+            )
         else:
             if mask is not None:
                 _check_mask(mask, torch.Size((*q.shape[:-1], k.shape[-2])))
                 if causal:  # the fused kernel takes one mask or causal, not both
                     mask = mask & causal_mask(q.shape[-2], device=q.device)
                     causal = False
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=causal)
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=causal
+            )
             weights = None
         return self.out_proj(self.merge_heads(out)), weights

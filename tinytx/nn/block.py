@@ -14,7 +14,7 @@ Every block can fill a `record` dict with its activations (keys such as "resid_p
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -30,7 +30,12 @@ class _ResidualBlock(nn.Module):
     norm_placement: str
     residual: bool
 
-    def _sublayer(self, x: torch.Tensor, norm: LayerNorm, sublayer: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    def _sublayer(
+        self,
+        x: torch.Tensor,
+        norm: LayerNorm,
+        sublayer: Callable[[torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
         if self.norm_placement == "pre":
             out = sublayer(norm(x))
             return x + out if self.residual else out
@@ -45,7 +50,8 @@ class _ResidualBlock(nn.Module):
         x: torch.Tensor,
         **kwargs,
     ) -> torch.Tensor:
-        """Run one attention sublayer, recording its weights (B, H, T, S) and output (B, T, C)."""
+        """Run one attention sublayer, recording its weights
+        (B, H, T, S) and output (B, T, C)."""
         out, weights = attn(x, need_weights=record is not None, **kwargs)
         out = self.dropout(out)
         if record is not None:
@@ -53,7 +59,9 @@ class _ResidualBlock(nn.Module):
             record[f"{name}.out"] = out
         return out
 
-    def _feed_forward(self, record: dict[str, torch.Tensor] | None, x: torch.Tensor) -> torch.Tensor:
+    def _feed_forward(
+        self, record: dict[str, torch.Tensor] | None, x: torch.Tensor
+    ) -> torch.Tensor:
         ffn_record: dict[str, torch.Tensor] | None = {} if record is not None else None
         out = self.ffn(x, record=ffn_record)
         if record is not None:
@@ -63,7 +71,8 @@ class _ResidualBlock(nn.Module):
 
 
 class Block(_ResidualBlock):
-    """A GPT block: causal self-attention then a feed-forward network, (B, T, C) -> (B, T, C)."""
+    """A GPT block: causal self-attention then a feed-forward
+    network, (B, T, C) -> (B, T, C)."""
 
     def __init__(
         self,
@@ -82,16 +91,25 @@ class Block(_ResidualBlock):
         self.ln_attn = LayerNorm(n_embd, bias=bias)
         self.attn = MultiHeadAttention(n_embd, n_head, dropout=dropout, bias=bias)
         self.ln_ffn = LayerNorm(n_embd, bias=bias)
-        self.ffn = FeedForward(n_embd, ffn_hidden, activation=activation, dropout=dropout, bias=bias)
+        self.ffn = FeedForward(
+            n_embd, ffn_hidden, activation=activation, dropout=dropout, bias=bias
+        )
         self.dropout = nn.Dropout(dropout)
 
     def forward(
-        self, x: torch.Tensor, kv_cache: KVCache | None = None, record: dict[str, torch.Tensor] | None = None
+        self,
+        x: torch.Tensor,
+        kv_cache: KVCache | None = None,
+        record: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         if record is not None:
             record["resid_pre"] = x
         x = self._sublayer(
-            x, self.ln_attn, lambda h: self._attend(self.attn, "attn", record, h, causal=True, kv_cache=kv_cache)
+            x,
+            self.ln_attn,
+            lambda h: self._attend(
+                self.attn, "attn", record, h, causal=True, kv_cache=kv_cache
+            ),
         )
         if record is not None:
             record["resid_mid"] = x
@@ -102,7 +120,8 @@ class Block(_ResidualBlock):
 
 
 class EncoderBlock(_ResidualBlock):
-    """An encoder layer: self-attention over the whole source, then a feed-forward network.
+    """An encoder layer: self-attention over the whole source,
+    then a feed-forward network.
 
     (B, S, C) -> (B, S, C). Post-LN by default, as in the original paper.
     """
@@ -123,17 +142,27 @@ class EncoderBlock(_ResidualBlock):
         self.residual = residual
         self.self_attn = MultiHeadAttention(n_embd, n_head, dropout=dropout, bias=bias)
         self.ln_attn = LayerNorm(n_embd, bias=bias)
-        self.ffn = FeedForward(n_embd, ffn_hidden, activation=activation, dropout=dropout, bias=bias)
+        self.ffn = FeedForward(
+            n_embd, ffn_hidden, activation=activation, dropout=dropout, bias=bias
+        )
         self.ln_ffn = LayerNorm(n_embd, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, record: dict[str, torch.Tensor] | None = None
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        record: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """mask: boolean, broadcastable to (B, H, S, S), e.g. `padding_mask(src, pad_id)`."""
+        """mask: boolean, broadcastable to (B, H, S, S), e.g.
+        `padding_mask(src, pad_id)`."""
         if record is not None:
             record["resid_pre"] = x
-        x = self._sublayer(x, self.ln_attn, lambda h: self._attend(self.self_attn, "self_attn", record, h, mask=mask))
+        x = self._sublayer(
+            x,
+            self.ln_attn,
+            lambda h: self._attend(self.self_attn, "self_attn", record, h, mask=mask),
+        )
         x = self._sublayer(x, self.ln_ffn, lambda h: self._feed_forward(record, h))
         if record is not None:
             record["resid_post"] = x
@@ -141,7 +170,8 @@ class EncoderBlock(_ResidualBlock):
 
 
 class DecoderBlock(_ResidualBlock):
-    """A decoder layer: masked self-attention, cross-attention to the encoder's output, FFN.
+    """A decoder layer: masked self-attention, cross-attention
+    to the encoder's output, FFN.
 
     (B, T, C) with memory (B, S, C) -> (B, T, C). Post-LN by default.
     """
@@ -164,7 +194,9 @@ class DecoderBlock(_ResidualBlock):
         self.ln_self = LayerNorm(n_embd, bias=bias)
         self.cross_attn = MultiHeadAttention(n_embd, n_head, dropout=dropout, bias=bias)
         self.ln_cross = LayerNorm(n_embd, bias=bias)
-        self.ffn = FeedForward(n_embd, ffn_hidden, activation=activation, dropout=dropout, bias=bias)
+        self.ffn = FeedForward(
+            n_embd, ffn_hidden, activation=activation, dropout=dropout, bias=bias
+        )
         self.ln_ffn = LayerNorm(n_embd, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
@@ -177,16 +209,28 @@ class DecoderBlock(_ResidualBlock):
         record: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """self_mask: extra mask on the target (the causal mask is always applied);
-        memory_mask: which source positions may be attended to, e.g. `padding_mask(src, pad_id)`."""
+        memory_mask: which source positions may be attended to, e.g.
+        `padding_mask(src, pad_id)`."""
         if record is not None:
             record["resid_pre"] = x
         x = self._sublayer(
-            x, self.ln_self, lambda h: self._attend(self.self_attn, "self_attn", record, h, mask=self_mask, causal=True)
+            x,
+            self.ln_self,
+            lambda h: self._attend(
+                self.self_attn, "self_attn", record, h, mask=self_mask, causal=True
+            ),
         )
         x = self._sublayer(
             x,
             self.ln_cross,
-            lambda h: self._attend(self.cross_attn, "cross_attn", record, h, context=memory, mask=memory_mask),
+            lambda h: self._attend(
+                self.cross_attn,
+                "cross_attn",
+                record,
+                h,
+                context=memory,
+                mask=memory_mask,
+            ),
         )
         x = self._sublayer(x, self.ln_ffn, lambda h: self._feed_forward(record, h))
         if record is not None:

@@ -14,7 +14,8 @@ from torch import nn
 
 
 class TokenEmbedding(nn.Module):
-    """ids (B, T) -> vectors (B, T, C), optionally scaled by sqrt(C) as in the original paper."""
+    """ids (B, T) -> vectors (B, T, C), optionally scaled by sqrt(C)
+    as in the original paper."""
 
     def __init__(self, vocab_size: int, n_embd: int, scale: bool = False) -> None:
         super().__init__()
@@ -22,22 +23,32 @@ class TokenEmbedding(nn.Module):
         self.scale = math.sqrt(n_embd) if scale else 1.0
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        # F.embedding is the row lookup weight[ids]; unlike plain indexing, its backward
-        # sums repeated ids in a fixed order, so multi-threaded training is reproducible.
+        # F.embedding is the row lookup weight[ids]; unlike plain
+        # indexing, its backward sums repeated ids in a fixed order, so
+        # multi-threaded training is reproducible.
         vectors = F.embedding(ids, self.weight)  # (B, T, C)
         return vectors * self.scale if self.scale != 1.0 else vectors
 
 
-def check_token_ids(ids: torch.Tensor, vocab_size: int, what: str = "token ids") -> None:
-    """Raise a clear error unless `ids` is an integer tensor with values in [0, vocab_size).
+def check_token_ids(
+    ids: torch.Tensor, vocab_size: int, what: str = "token ids"
+) -> None:
+    """Raise a clear error unless `ids` is an integer tensor
+    with values in [0, vocab_size).
 
     Indexing an embedding with a bad id fails deep inside PyTorch (an IndexError on the
     CPU, a device-side assert on CUDA that kills the session), so models check first.
     """
     if not torch.is_tensor(ids):
-        raise TypeError(f"{what} must be a torch.Tensor of integers, got {type(ids).__name__}; use torch.tensor(ids)")
+        raise TypeError(
+            f"{what} must be a torch.Tensor of integers, got {type(ids).__name__}; "
+            "use torch.tensor(ids)"
+        )
     if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-        raise TypeError(f"{what} must be integers (torch.long), got dtype {ids.dtype}; use ids.long()")
+        raise TypeError(
+            f"{what} must be integers (torch.long), got dtype {ids.dtype}; "
+            "use ids.long()"
+        )
     if ids.numel() == 0:
         raise ValueError(f"{what} are empty; give at least one token")
     low, high = int(ids.min()), int(ids.max())

@@ -16,22 +16,33 @@ ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
 
 class FeedForward(nn.Module):
-    """(B, T, C) -> (B, T, C) through a (B, T, hidden) layer; hidden defaults to 4 * C."""
+    """(B, T, C) -> (B, T, C) through a (B, T, hidden) layer;
+    hidden defaults to 4 * C."""
 
     def __init__(
-        self, n_embd: int, hidden: int | None = None, activation: str = "relu", dropout: float = 0.0, bias: bool = True
+        self,
+        n_embd: int,
+        hidden: int | None = None,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+            raise ValueError(
+                f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
+            )
         hidden = 4 * n_embd if hidden is None else hidden
         self.fc_in = nn.Linear(n_embd, hidden, bias=bias)
         self.fc_out = nn.Linear(hidden, n_embd, bias=bias)
         self.activation = activation
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, record: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """`record`, when given, receives the activations under the key "hidden" (B, T, hidden)."""
+    def forward(
+        self, x: torch.Tensor, record: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """`record`, when given, receives the activations under the key
+        "hidden" (B, T, hidden)."""
         hidden = ACTIVATIONS[self.activation](self.fc_in(x))  # (B, T, hidden)
         if record is not None:
             record["hidden"] = hidden

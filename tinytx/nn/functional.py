@@ -25,13 +25,23 @@ def softmax(x: torch.Tensor, dim: int = -1, temperature: float = 1.0) -> torch.T
         probabilities, same shape as `x`, non-negative and summing to 1 along `dim`.
     """
     if not torch.is_tensor(x):
-        raise TypeError(f"softmax expects a torch.Tensor, got {type(x).__name__}; wrap it with torch.tensor(...)")
+        raise TypeError(
+            f"softmax expects a torch.Tensor, got {type(x).__name__}; wrap it "
+            "with torch.tensor(...)"
+        )
     if not x.is_floating_point():
-        raise TypeError(f"softmax needs floating-point scores, got dtype {x.dtype}; call .float() first")
+        raise TypeError(
+            f"softmax needs floating-point scores, got dtype {x.dtype}; "
+            "call .float() first"
+        )
     if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}; use a small value such as 0.1 for a sharp distribution")
+        raise ValueError(
+            f"temperature must be > 0, got {temperature}; use a small value such as "
+            "0.1 for a sharp distribution"
+        )
     scaled = x / temperature
-    # The max is detached: it is a constant shift, so it changes no gradient, only the range of exp.
+    # The max is detached: it is a constant shift, so it changes no
+    # gradient, only the range of exp.
     shifted = scaled - scaled.amax(dim=dim, keepdim=True).detach()
     exps = shifted.exp()
     return exps / exps.sum(dim=dim, keepdim=True)

@@ -24,9 +24,14 @@ def sinusoidal_positions(T: int, d: int) -> torch.Tensor:
     """
     for name, value in (("T", T), ("d", d)):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"sinusoidal_positions needs a positive int {name}, got {value!r}")
+            raise ValueError(
+                f"sinusoidal_positions needs a positive int {name}, got {value!r}"
+            )
     if d % 2 != 0:
-        raise ValueError(f"sinusoidal_positions needs an even d (sin and cos come in pairs), got d={d}")
+        raise ValueError(
+            "sinusoidal_positions needs an even d (sin and cos come in pairs), "
+            f"got d={d}"
+        )
     positions = torch.arange(T, dtype=torch.float32).unsqueeze(1)  # (T, 1)
     two_i = torch.arange(0, d, 2, dtype=torch.float32)  # (d/2,)
     frequencies = torch.exp(-math.log(10000.0) * two_i / d)  # 1 / 10000^(2i/d), (d/2,)
@@ -38,12 +43,16 @@ def sinusoidal_positions(T: int, d: int) -> torch.Tensor:
 
 
 class SinusoidalPositionalEmbedding(nn.Module):
-    """Adds nothing learnable: returns rows of a fixed sinusoidal table, (T,) -> (T, d)."""
+    """Adds nothing learnable: returns rows of a fixed
+    sinusoidal table, (T,) -> (T, d)."""
 
     def __init__(self, block_size: int, n_embd: int) -> None:
         super().__init__()
-        # A buffer moves with .to(device) but is not a parameter; not saved, since it is recomputed.
-        self.register_buffer("table", sinusoidal_positions(block_size, n_embd), persistent=False)
+        # A buffer moves with .to(device) but is not a parameter; not
+        # saved, since it is recomputed.
+        self.register_buffer(
+            "table", sinusoidal_positions(block_size, n_embd), persistent=False
+        )
 
     def forward(self, positions: torch.Tensor) -> torch.Tensor:
         return self.table[positions]
@@ -57,4 +66,6 @@ class LearnedPositionalEmbedding(nn.Module):
         self.weight = nn.Parameter(torch.randn(block_size, n_embd) * 0.02)
 
     def forward(self, positions: torch.Tensor) -> torch.Tensor:
-        return F.embedding(positions, self.weight)  # rows of the table; see TokenEmbedding on why not weight[...]
+        return F.embedding(
+            positions, self.weight
+        )  # rows of the table; see TokenEmbedding on why not weight[...]

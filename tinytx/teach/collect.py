@@ -140,21 +140,26 @@ def submissions(paths: list[Path]) -> list[tuple[Path, Path]]:
     return sorted(found.items())
 
 
-def read(path: Path, root: Path, warn=print, executed: Path | None = None
-         ) -> Submission | None:
+def read(
+    path: Path, root: Path, warn=print, executed: Path | None = None
+) -> Submission | None:
     """The submission `path` found under `root` (its outputs read from `executed`, a
     re-run copy, if given), or None after a warning if it is not a readable notebook."""
     try:
         notebook = json.loads((executed or path).read_text(encoding="utf-8"))
-        if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        if not isinstance(notebook, dict) or not isinstance(
+            notebook.get("cells"), list
+        ):
             raise ValueError("no list of cells")
     except (OSError, UnicodeDecodeError, ValueError) as error:
         warn(f"warning: skipped {path}: not a readable notebook ({error})")
         return None
     chapter = find_chapter(notebook, path)
     if chapter is None:
-        warn(f"warning: {path}: no chapter in its metadata, stubs or file name; "
-             "listed under chapter ?")
+        warn(
+            f"warning: {path}: no chapter in its metadata, stubs or file name; "
+            "listed under chapter ?"
+        )
     label = "?" if chapter is None else str(chapter)
     results, hints = checker_results(notebook, label)
     return Submission(path, label, find_student(notebook, path, root), results, hints)
@@ -172,8 +177,10 @@ def rerun(path: Path, out: Path, timeout: int) -> None:
         timeout=timeout,
         allow_errors=True,
         interrupt_on_timeout=True,
-        error_on_timeout={"ename": "CellTimeoutError",
-                          "evalue": f"the cell ran longer than {timeout} s"},
+        error_on_timeout={
+            "ename": "CellTimeoutError",
+            "evalue": f"the cell ran longer than {timeout} s",
+        },
         resources={"metadata": {"path": str(path.parent.resolve())}},
     )
     client.execute()
@@ -186,8 +193,9 @@ def rerun(path: Path, out: Path, timeout: int) -> None:
     write_atomic(out, nbformat.writes(notebook) + "\n")
 
 
-def collect(paths: list[Path], rerun_into: Path | None = None, timeout: int = 600,
-            warn=print) -> tuple[list[Submission], int]:
+def collect(
+    paths: list[Path], rerun_into: Path | None = None, timeout: int = 600, warn=print
+) -> tuple[list[Submission], int]:
     """Every readable submission in `paths` (re-run into `rerun_into` first, if given),
     and how many files were skipped."""
     found, skipped = [], 0
@@ -222,8 +230,9 @@ def _columns(found: list[Submission]) -> list[str]:
     return sorted({n for s in found for n in s.results}, key=_exercise_key)
 
 
-def format_table(found: list[Submission], skipped: int = 0,
-                 read_from: str = "the saved outputs") -> str:
+def format_table(
+    found: list[Submission], skipped: int = 0, read_from: str = "the saved outputs"
+) -> str:
     """One table per chapter: a row per notebook, a column per exercise."""
     out = []
     chapters = sorted({s.chapter for s in found}, key=lambda c: _exercise_key(f"{c}.0"))
@@ -238,7 +247,9 @@ def format_table(found: list[Submission], skipped: int = 0,
         heading = ["student".ljust(name_width), "notebook".ljust(file_width)]
         out.append(" ".join(heading + [f"{n:>5}" for n in numbers]).rstrip())
         for submission, name, file in zip(mine, names, files):
-            marks = [f"{SYMBOLS.get(submission.results.get(n), ''):>5}" for n in numbers]
+            marks = [
+                f"{SYMBOLS.get(submission.results.get(n), ''):>5}" for n in numbers
+            ]
             row = [name.ljust(name_width), file.ljust(file_width)] + marks
             out.append(" ".join(row).rstrip())
         out.append("")
@@ -252,25 +263,35 @@ def write_csv(found: list[Submission], path: Path) -> None:
     """The printed table as CSV: chapter, student, notebook, a symbol per exercise,
     then each exercise's hint (for ✗) in a column of its own."""
     numbers = _columns(found)
-    header = ["chapter", "student", "notebook"] + numbers + [f"{n} hint" for n in numbers]
+    header = (
+        ["chapter", "student", "notebook"] + numbers + [f"{n} hint" for n in numbers]
+    )
     rows = [header]
-    for s in sorted(found, key=lambda s: (_exercise_key(f"{s.chapter}.0"), str(s.path))):
+    for s in sorted(
+        found, key=lambda s: (_exercise_key(f"{s.chapter}.0"), str(s.path))
+    ):
         symbols = [SYMBOLS[s.results[n]] if n in s.results else "" for n in numbers]
-        rows.append([s.chapter, s.student, str(s.path)] + symbols
-                    + [s.hints.get(n, "") for n in numbers])
+        rows.append(
+            [s.chapter, s.student, str(s.path)]
+            + symbols
+            + [s.hints.get(n, "") for n in numbers]
+        )
     with open(path, "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(rows)
 
 
-def main(paths: list[Path], csv_path: Path | None, rerun_into: Path | None,
-         timeout: int) -> int:
+def main(
+    paths: list[Path], csv_path: Path | None, rerun_into: Path | None, timeout: int
+) -> int:
     def warn(message: str) -> None:
         print(message, file=sys.stderr)
 
     found, skipped = collect(paths, rerun_into, timeout, warn)
     if not found:
         raise ValueError("no readable notebook among the files given")
-    read_from = f"the re-run copies in {rerun_into}" if rerun_into else "the saved outputs"
+    read_from = (
+        f"the re-run copies in {rerun_into}" if rerun_into else "the saved outputs"
+    )
     print(format_table(found, skipped, read_from))
     if csv_path is not None:
         write_csv(found, csv_path)

@@ -37,12 +37,15 @@ EDITION = "tinytx-student"
 SOLUTION_TAG = "solution"
 # An exercise opens with a MyST directive, fenced by backticks or colons:
 # ```{exercise} Title
-EXERCISE_RE = re.compile(r"^(?:`{3,}|:{3,})\{exercise\}[ \t]*(.*?)[ \t]*$", re.MULTILINE)
+EXERCISE_RE = re.compile(
+    r"^(?:`{3,}|:{3,})\{exercise\}[ \t]*(.*?)[ \t]*$", re.MULTILINE
+)
 CHAPTER_RE = re.compile(r"(?<!\d)(\d{2})_")
 # The Colab install in every chapter's set-up cell ends in @<branch>"; the student
 # edition pins it to one tag or commit.
-INSTALL_RE = re.compile(r'^([ \t]+%pip install -q "tinytx\S* @ git\+[^"@\s]+@)([^"\s]+)"',
-                        re.MULTILINE)
+INSTALL_RE = re.compile(
+    r'^([ \t]+%pip install -q "tinytx\S* @ git\+[^"@\s]+@)([^"\s]+)"', re.MULTILINE
+)
 # The line of the set-up cell where students write their name; collect reads it back.
 NAME_FIELD = "STUDENT_NAME"
 NAME_LINES = (
@@ -54,7 +57,9 @@ REF_RE = re.compile(r"^[\w.+/-]+$")
 
 @dataclass(frozen=True)
 class Exercise:
-    number: str  # "4.2": chapter 4, second exercise of the chapter, as the book numbers it
+    number: (
+        str  # "4.2": chapter 4, second exercise of the chapter, as the book numbers it
+    )
     title: str
 
     def stub_message(self) -> str:
@@ -76,7 +81,9 @@ def exercises_by_cell(cells: list[dict], chapter: int | str) -> list[Exercise | 
         if cell["cell_type"] == "markdown":
             for title in EXERCISE_RE.findall(source_of(cell)):
                 count += 1
-                current = Exercise(f"{chapter}.{count}", title.rstrip(".") or "untitled")
+                current = Exercise(
+                    f"{chapter}.{count}", title.rstrip(".") or "untitled"
+                )
         result.append(current)
     return result
 
@@ -102,8 +109,8 @@ def stub_source(solution: str, exercise: Exercise) -> str:
     message = json.dumps(exercise.stub_message(), ensure_ascii=False)
     raise_line = f"raise NotImplementedError({message})"
     header = (
-        f"# Exercise {exercise.number}: replace each `raise NotImplementedError` with your\n"
-        "# code, run this cell, then run the checker cell below it."
+        f"# Exercise {exercise.number}: replace each `raise NotImplementedError` with "
+        "your\n# code, run this cell, then run the checker cell below it."
     )
     parts = []
     for node in tree.body:
@@ -137,7 +144,8 @@ def _function_stub(
 ) -> str:
     if node.body[0].lineno == node.lineno:  # `def f(x): return x`: no signature line
         raise ValueError(
-            f"solution function {node.name!r} is on one line; put its body on the next line"
+            f"solution function {node.name!r} is on one line; put its "
+            "body on the next line"
         )
     first = min([node.lineno] + [d.lineno for d in node.decorator_list])
     signature = _kept(lines, first, node.body[0].lineno - 1)
@@ -153,7 +161,9 @@ def _class_stub(node: ast.ClassDef, lines: list[str], raise_line: str) -> str:
     out = _kept(lines, first, node.body[0].lineno - 1)
     if ast.get_docstring(node) is not None:
         out += lines[node.body[0].lineno - 1 : node.body[0].end_lineno]
-    methods = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    methods = [
+        m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))
+    ]
     if not methods:
         return "\n".join(out + [" " * (node.col_offset + 4) + raise_line])
     stubs = [_function_stub(m, lines, raise_line) for m in methods]
@@ -230,7 +240,9 @@ def _used_later(
     its checker, uses: until the exercise is solved that cell raises, and *Run all*
     stops there."""
     used: dict[str, list[str]] = {}
-    seen: dict[str, set[str]] = {}  # the exercises solved above the cell, and their names
+    seen: dict[
+        str, set[str]
+    ] = {}  # the exercises solved above the cell, and their names
     for cell, owner in zip(cells, owners):
         if cell["cell_type"] != "code":
             continue
@@ -260,7 +272,9 @@ def _defined_names(code: str) -> set[str]:
 
 def _names_used(code: str) -> set[str]:
     # IPython lines (%pip, !ls) are not Python; blank them before parsing
-    python = "\n".join("" if line.lstrip()[:1] in "%!" else line for line in code.splitlines())
+    python = "\n".join(
+        "" if line.lstrip()[:1] in "%!" else line for line in code.splitlines()
+    )
     try:
         tree = ast.parse(python)
     except SyntaxError:
@@ -291,13 +305,17 @@ On Colab, open this file with *File → Upload notebook*; the next cell installs
 """
     if used_later:
         order = sorted(used_later, key=_exercise_order)
-        uses = [f"{n} ({', '.join(f'`{name}`' for name in used_later[n])})" for n in order]
-        listed = uses[0] if len(uses) == 1 else ", ".join(uses[:-1]) + " and " + uses[-1]
+        uses = [
+            f"{n} ({', '.join(f'`{name}`' for name in used_later[n])})" for n in order
+        ]
+        listed = (
+            uses[0] if len(uses) == 1 else ", ".join(uses[:-1]) + " and " + uses[-1]
+        )
         plural = "Exercise" if len(uses) == 1 else "Exercises"
         note += (
-            f"\nLater cells of this chapter use your code from {plural} {listed}. Until "
-            "that code is written, such a cell raises and *Run all* stops there: solve "
-            f"{'it' if len(uses) == 1 else 'them'} first, in this order.\n"
+            f"\nLater cells of this chapter use your code from {plural} {listed}. "
+            "Until that code is written, such a cell raises and *Run all* stops there: "
+            f"solve {'it' if len(uses) == 1 else 'them'} first, in this order.\n"
         )
     return note
 
@@ -370,8 +388,10 @@ def build(notebooks_dir: Path, out_dir: Path, ref: str | None = None) -> Path:
         if chapter is None:
             raise ValueError(f"{path.name}: chapter notebooks are named NN_slug.ipynb")
         original = json.loads(path.read_text(encoding="utf-8"))
-        write_atomic(edition / "notebooks" / path.name,
-                     dumps(student_notebook(original, chapter, ref)))
+        write_atomic(
+            edition / "notebooks" / path.name,
+            dumps(student_notebook(original, chapter, ref)),
+        )
     readme = STUDENT_README.format(ref=ref, **config)
     write_atomic(edition / "README.md", readme)
     archive = out_dir / f"{EDITION}.zip"
@@ -388,12 +408,17 @@ def build(notebooks_dir: Path, out_dir: Path, ref: str | None = None) -> Path:
 def git_commit(folder: Path) -> str:
     """The commit checked out in `folder`'s git repository."""
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, text=True,
-                              capture_output=True, check=True)
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=folder,
+            text=True,
+            capture_output=True,
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError) as error:
         raise ValueError(
-            f"cannot read the git commit of {folder} ({error}); pass --ref with the tag "
-            "or commit of tinytx that students should install"
+            f"cannot read the git commit of {folder} ({error}); pass --ref with the "
+            "tag or commit of tinytx that students should install"
         ) from None
     return done.stdout.strip()
 
@@ -405,7 +430,9 @@ def _book_config(config: Path) -> dict[str, str]:
     for block in ("repository", "html"):
         match = re.search(rf"^{block}:\s*\n((?:[ \t]+.*\n?)+)", text, re.MULTILINE)
         if match:
-            pairs = re.findall(r"^[ \t]+(\w+):[ \t]*(\S+)", match.group(1), re.MULTILINE)
+            pairs = re.findall(
+                r"^[ \t]+(\w+):[ \t]*(\S+)", match.group(1), re.MULTILINE
+            )
             fields[block] = {key: value.strip("\"'") for key, value in pairs}
     repository = fields.get("repository", {}).get("url")
     site = fields.get("html", {}).get("baseurl")
@@ -440,10 +467,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     gather.add_argument("paths", type=Path, nargs="+", help="notebooks or folders")
     gather.add_argument("--csv", type=Path, help="also write the table to this file")
-    gather.add_argument("--rerun", type=Path, metavar="DIR",
-                        help="first re-run each notebook, errors allowed, into DIR")
-    gather.add_argument("--timeout", type=int, default=600,
-                        help="with --rerun: seconds a cell may run (default 600)")
+    gather.add_argument(
+        "--rerun",
+        type=Path,
+        metavar="DIR",
+        help="first re-run each notebook, errors allowed, into DIR",
+    )
+    gather.add_argument(
+        "--timeout",
+        type=int,
+        default=600,
+        help="with --rerun: seconds a cell may run (default 600)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "build":

@@ -1,13 +1,14 @@
 """Matplotlib figures the chapters share: distributions, temperatures, matrices.
 
-Every function takes tensors on any device, draws on the given `ax` (or a new figure) and
-returns what it drew on, so a notebook can add titles or combine panels. Nothing here calls
-`plt.show()`; the notebook does, so figures land where the reader expects them.
+Every function takes tensors on any device, draws on the given `ax`
+(or a new figure) and returns what it drew on, so a notebook can add titles or
+combine panels. Nothing here calls `plt.show()`; the notebook does, so figures land
+where the reader expects them.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import torch
@@ -40,26 +41,47 @@ def plot_distribution(
         labels: V names for the bars (tokens, words); defaults to the indices 0..V-1.
         ax: where to draw; a new figure when None.
         title: the axes title.
-        top: show only the `top` most probable entries, most probable first (for large vocabularies).
+        top: show only the `top` most probable entries, most probable first
+            (for large vocabularies).
         color: a matplotlib colour for the bars.
     """
     probs = _cpu(probs)
     if probs.ndim != 1:
-        raise ValueError(f"plot_distribution needs a 1-D tensor of probabilities, got shape {tuple(probs.shape)}")
-    labels = [str(i) for i in range(len(probs))] if labels is None else [str(label) for label in labels]
+        raise ValueError(
+            "plot_distribution needs a 1-D tensor of probabilities, got shape "
+            f"{tuple(probs.shape)}"
+        )
+    labels = (
+        [str(i) for i in range(len(probs))]
+        if labels is None
+        else [str(label) for label in labels]
+    )
     if len(labels) != len(probs):
-        raise ValueError(f"got {len(labels)} labels for {len(probs)} probabilities; pass one label per entry")
-    order = range(len(probs)) if top is None else probs.argsort(descending=True)[:top].tolist()
+        raise ValueError(
+            f"got {len(labels)} labels for {len(probs)} probabilities; "
+            "pass one label per entry"
+        )
+    order = (
+        range(len(probs))
+        if top is None
+        else probs.argsort(descending=True)[:top].tolist()
+    )
     shown_probs = [probs[i].item() for i in order]
     shown_labels = [labels[i] for i in order]
     if ax is None:
         _, ax = plt.subplots(figsize=(max(3.0, 0.5 * len(shown_probs)), 2.6))
     bars = ax.bar(range(len(shown_probs)), shown_probs, color=color)
-    ax.set_xticks(range(len(shown_probs)), shown_labels, rotation=45 if max(map(len, shown_labels)) > 3 else 0)
+    ax.set_xticks(
+        range(len(shown_probs)),
+        shown_labels,
+        rotation=45 if max(map(len, shown_labels)) > 3 else 0,
+    )
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("probability")
     if len(shown_probs) <= _MAX_ANNOTATED_BARS:
-        ax.bar_label(bars, labels=[f"{p:.2f}" for p in shown_probs], fontsize=8, padding=1)
+        ax.bar_label(
+            bars, labels=[f"{p:.2f}" for p in shown_probs], fontsize=8, padding=1
+        )
     if title is not None:
         ax.set_title(title)
     return ax
@@ -72,7 +94,8 @@ def plot_temperatures(
     *,
     top: int | None = None,
 ) -> Figure:
-    """One bar chart per temperature of softmax(logits / T), side by side with a shared y axis.
+    """One bar chart per temperature of softmax(logits / T), side
+    by side with a shared y axis.
 
     Args:
         logits: (V,) scores.
@@ -81,11 +104,20 @@ def plot_temperatures(
     """
     n_bars = len(logits) if top is None else top
     fig, axes = plt.subplots(
-        1, len(temperatures), figsize=(max(2.2, 0.42 * n_bars) * len(temperatures), 2.8), sharey=True, squeeze=False
+        1,
+        len(temperatures),
+        figsize=(max(2.2, 0.42 * n_bars) * len(temperatures), 2.8),
+        sharey=True,
+        squeeze=False,
     )
     for ax, temperature in zip(axes[0], temperatures):
-        plot_distribution(softmax(_cpu(logits), temperature=temperature), labels, ax=ax, top=top,
-                          title=f"T = {temperature:g}")
+        plot_distribution(
+            softmax(_cpu(logits), temperature=temperature),
+            labels,
+            ax=ax,
+            top=top,
+            title=f"T = {temperature:g}",
+        )
         ax.label_outer()
     fig.tight_layout()
     return fig
@@ -103,19 +135,26 @@ def plot_matrix(
     vmin: float | None = None,
     vmax: float | None = None,
 ) -> Axes:
-    """Heat map of a 2-D tensor (attention weights, masks, Jacobians), rows top to bottom.
+    """Heat map of a 2-D tensor (attention weights, masks,
+    Jacobians), rows top to bottom.
 
     Args:
-        matrix: (R, C) values; -inf and nan entries are drawn blank and annotated as such.
+        matrix: (R, C) values; -inf and nan entries are drawn
+            blank and annotated as such.
         row_labels, col_labels: names for the rows (queries) and columns (keys).
-        annotate: write each value in its cell (only for small matrices: at most 12 x 12).
+        annotate: write each value in its cell (only for small
+            matrices: at most 12 x 12).
         vmin, vmax: colour range; defaults to the finite values' range.
     """
     matrix = _cpu(matrix)
     if matrix.ndim != 2:
-        raise ValueError(f"plot_matrix needs a 2-D tensor, got shape {tuple(matrix.shape)}")
+        raise ValueError(
+            f"plot_matrix needs a 2-D tensor, got shape {tuple(matrix.shape)}"
+        )
     if ax is None:
-        _, ax = plt.subplots(figsize=(0.5 * matrix.shape[1] + 1.5, 0.5 * matrix.shape[0] + 0.8))
+        _, ax = plt.subplots(
+            figsize=(0.5 * matrix.shape[1] + 1.5, 0.5 * matrix.shape[0] + 0.8)
+        )
     finite = torch.where(torch.isfinite(matrix), matrix, torch.nan)
     image = ax.imshow(finite.numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
@@ -127,10 +166,16 @@ def plot_matrix(
         for r in range(rows):
             for c in range(cols):
                 value = matrix[r, c].item()
-                if not torch.isfinite(matrix[r, c]):  # drawn blank (white), so dark text
+                if not torch.isfinite(matrix[r, c]):
+                    # drawn blank (white), so dark text
                     text, color = str(value), "black"
-                else:  # dark text on the bright end of the colour map, light text on the dark end
-                    text, color = f"{value:.2f}", "black" if value > (low + high) / 2 else "white"
+                else:
+                    # dark text on the bright end of the colour map,
+                    # light text on the dark end
+                    text, color = (
+                        f"{value:.2f}",
+                        "black" if value > (low + high) / 2 else "white",
+                    )
                 ax.text(c, r, text, ha="center", va="center", fontsize=8, color=color)
     if title is not None:
         ax.set_title(title)
@@ -155,8 +200,10 @@ def plot_attention_heads(
     """A grid of attention maps, one panel per head, on a shared 0..1 colour scale.
 
     Args:
-        weights: (H, T, S) attention weights (queries down the rows, keys across the columns).
-        query_labels, key_labels: T and S tick labels (e.g. characters, see `show_char`).
+        weights: (H, T, S) attention weights (queries down the rows,
+            keys across the columns).
+        query_labels, key_labels: T and S tick labels (e.g.
+            characters, see `show_char`).
         titles: H panel titles; defaults to "head 0", "head 1", ...
         ncols: panels per row.
         panel_size: width and height of one panel in inches.
@@ -164,12 +211,20 @@ def plot_attention_heads(
     """
     weights = _cpu(weights)
     if weights.ndim != 3:
-        raise ValueError(f"plot_attention_heads needs (H, T, S) weights, got shape {tuple(weights.shape)}")
+        raise ValueError(
+            "plot_attention_heads needs (H, T, S) weights, got shape "
+            f"{tuple(weights.shape)}"
+        )
     n_heads, T, S = weights.shape
     titles = [f"head {h}" for h in range(n_heads)] if titles is None else list(titles)
     nrows = -(-n_heads // ncols)  # ceiling division
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols + 0.6, panel_size * nrows * T / S + 0.4),
-                             squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel_size * ncols + 0.6, panel_size * nrows * T / S + 0.4),
+        squeeze=False,
+        constrained_layout=True,
+    )
     image = None
     for h, ax in enumerate(axes.flat):
         if h >= n_heads:
@@ -178,9 +233,13 @@ def plot_attention_heads(
         image = ax.imshow(weights[h].numpy(), cmap="viridis", vmin=0, vmax=1)
         ax.set_title(titles[h], fontsize=9)
         if query_labels is not None:
-            ax.set_yticks(range(T), list(query_labels), fontsize=fontsize, family="monospace")
+            ax.set_yticks(
+                range(T), list(query_labels), fontsize=fontsize, family="monospace"
+            )
         if key_labels is not None:
-            ax.set_xticks(range(S), list(key_labels), fontsize=fontsize, family="monospace")
+            ax.set_xticks(
+                range(S), list(key_labels), fontsize=fontsize, family="monospace"
+            )
         ax.tick_params(length=0, pad=1)
     fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
     return fig
@@ -199,10 +258,11 @@ def plot_heatmap(
     centered: bool = False,
     colorbar_label: str | None = None,
 ) -> Axes:
-    """Heat map of a large 2-D tensor (a position table, a similarity matrix), rows top to bottom.
+    """Heat map of a large 2-D tensor (a position table, a similarity
+    matrix), rows top to bottom.
 
-    Unlike `plot_matrix` it writes no value in the cells and lets matplotlib choose the ticks,
-    so it suits matrices of hundreds of rows and columns.
+    Unlike `plot_matrix` it writes no value in the cells and lets matplotlib choose the
+    ticks, so it suits matrices of hundreds of rows and columns.
 
     Args:
         matrix: (R, C) values.
@@ -210,17 +270,27 @@ def plot_heatmap(
         title, xlabel, ylabel, colorbar_label: the labels.
         cmap: a matplotlib colour map; the default diverging one suits values around 0.
         vmin, vmax: colour range; defaults to the values' range.
-        centered: make the colour range symmetric around 0 (white = 0 with the default colour map).
+        centered: make the colour range symmetric around 0 (white = 0
+            with the default colour map).
     """
     matrix = _cpu(matrix)
     if matrix.ndim != 2:
-        raise ValueError(f"plot_heatmap needs a 2-D tensor, got shape {tuple(matrix.shape)}")
+        raise ValueError(
+            f"plot_heatmap needs a 2-D tensor, got shape {tuple(matrix.shape)}"
+        )
     if centered and vmin is None and vmax is None:
         vmax = matrix.abs().max().item()
         vmin = -vmax
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 3.6))
-    image = ax.imshow(matrix.numpy(), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
+    image = ax.imshow(
+        matrix.numpy(),
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        aspect="auto",
+        interpolation="nearest",
+    )
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=colorbar_label)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
@@ -235,11 +305,13 @@ def plot_table_slices(
     col_name: str = "dimension",
     title: str | None = None,
 ) -> Figure:
-    """A table as a heat map with one row and one column highlighted, and both as curves.
+    """A table as a heat map with one row and one column
+    highlighted, and both as curves.
 
-    Left: the (R, C) table, the chosen row and column outlined. Middle: the column as a curve
-    over the rows (for a position table, one dimension as a wave over positions). Right: the
-    row as a curve over the columns (one position's vector). A dot marks the shared entry.
+    Left: the (R, C) table, the chosen row and column outlined. Middle: the column
+    as a curve over the rows (for a position table, one dimension as a wave over
+    positions). Right: the row as a curve over the columns (one position's vector).
+    A dot marks the shared entry.
 
     Args:
         table: (R, C) values, e.g. a (T, d) positional encoding.
@@ -249,18 +321,27 @@ def plot_table_slices(
     """
     table = _cpu(table)
     if table.ndim != 2:
-        raise ValueError(f"plot_table_slices needs a 2-D tensor, got shape {tuple(table.shape)}")
+        raise ValueError(
+            f"plot_table_slices needs a 2-D tensor, got shape {tuple(table.shape)}"
+        )
     rows, cols = table.shape
     if not (0 <= row < rows and 0 <= col < cols):
-        raise ValueError(f"row must be in 0..{rows - 1} and col in 0..{cols - 1}, got row={row}, col={col}")
-    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1.1, 1, 1]})
+        raise ValueError(
+            f"row must be in 0..{rows - 1} and col in 0..{cols - 1}, got "
+            f"row={row}, col={col}"
+        )
+    fig, (left, middle, right) = plt.subplots(
+        1, 3, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1.1, 1, 1]}
+    )
     plot_heatmap(table, ax=left, xlabel=col_name, ylabel=row_name, centered=True)
     left.axhline(row, color="black", linewidth=1)
     left.axvline(col, color="C2", linewidth=1.5)
     value = table[row, col].item()
     middle.plot(range(rows), table[:, col].numpy(), color="C2")
     middle.plot([row], [value], "o", color="black")
-    middle.set(xlabel=row_name, ylabel="value", title=f"{col_name} {col} over all {row_name}s")
+    middle.set(
+        xlabel=row_name, ylabel="value", title=f"{col_name} {col} over all {row_name}s"
+    )
     right.plot(range(cols), table[row].numpy(), color="black", linewidth=0.8)
     right.plot([col], [value], "o", color="C2")
     right.set(xlabel=col_name, ylabel="value", title=f"{row_name} {row}: its vector")
@@ -281,37 +362,56 @@ def plot_token_embedding(
     *,
     k: int = 8,
 ) -> Figure:
-    """Token `index` of an embedding table: its row as bars, and its k nearest neighbours.
+    """Token `index` of an embedding table: its row as bars,
+    and its k nearest neighbours.
 
     Neighbours are ranked by cosine similarity of the rows, the token itself left out.
 
     Args:
         weight: (V, C) embedding table, one row per token.
         index: the token's id, 0 <= index < V.
-        labels: V names for the tokens (e.g. `show_char` of each character); defaults to the ids.
+        labels: V names for the tokens (e.g. `show_char` of each
+            character); defaults to the ids.
         k: how many neighbours to list (at most V - 1).
     """
     weight = _cpu(weight)
     if weight.ndim != 2:
-        raise ValueError(f"plot_token_embedding needs a (V, C) table, got shape {tuple(weight.shape)}")
+        raise ValueError(
+            "plot_token_embedding needs a (V, C) table, got shape "
+            f"{tuple(weight.shape)}"
+        )
     V, C = weight.shape
     if not 0 <= index < V:
         raise ValueError(f"index must be a token id in [0, {V}), got {index}")
     if not 1 <= k < V:
         raise ValueError(f"k must be between 1 and V - 1 = {V - 1}, got {k}")
-    labels = [str(i) for i in range(V)] if labels is None else [str(label) for label in labels]
+    labels = (
+        [str(i) for i in range(V)]
+        if labels is None
+        else [str(label) for label in labels]
+    )
     if len(labels) != V:
-        raise ValueError(f"got {len(labels)} labels for {V} tokens; pass one label per row")
+        raise ValueError(
+            f"got {len(labels)} labels for {V} tokens; pass one label per row"
+        )
     unit = weight / weight.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     similarity = unit @ unit[index]
     similarity[index] = -torch.inf  # a token is not its own neighbour
     top = similarity.topk(k)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 2.8), gridspec_kw={"width_ratios": [2.3, 1]})
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(10, 2.8), gridspec_kw={"width_ratios": [2.3, 1]}
+    )
     left.bar(range(C), weight[index].numpy(), width=1.0, color="C0")
     left.axhline(0, color="gray", linewidth=0.5)
     left.set_xlim(-0.5, C - 0.5)
-    left.set(xlabel="dimension", ylabel="value",
-             title=f"row {index} ({labels[index]}): {C} numbers, norm {weight[index].norm():.2f}")
+    left.set(
+        xlabel="dimension",
+        ylabel="value",
+        title=(
+            f"row {index} ({labels[index]}): {C} numbers, "
+            f"norm {weight[index].norm():.2f}"
+        ),
+    )
     right.barh(range(k), top.values.numpy(), color="C1")
     right.set_yticks(range(k), [labels[i] for i in top.indices.tolist()])
     right.invert_yaxis()
@@ -322,7 +422,8 @@ def plot_token_embedding(
 
 
 def activation_curves(fn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(fn(x), fn'(x)) for an elementwise activation `fn`, the derivative by autograd."""
+    """(fn(x), fn'(x)) for an elementwise activation `fn`,
+    the derivative by autograd."""
     x = _cpu(x).clone().requires_grad_(True)
     y = fn(x)
     (grad,) = torch.autograd.grad(y.sum(), x)
@@ -340,7 +441,8 @@ def plot_activations(
     """Two panels: each activation's curve and its derivative (computed by autograd).
 
     Args:
-        activations: {name: elementwise function of a tensor}, e.g. {"ReLU": F.relu, "GELU": F.gelu}.
+        activations: {name: elementwise function of a tensor}, e.g.
+            {"ReLU": F.relu, "GELU": F.gelu}.
         x_range: the interval of inputs drawn.
         highlight: draw this activation bold and the others faint.
         mark: an input x0 to mark on the highlighted curve, with its tangent line.
@@ -355,13 +457,27 @@ def plot_activations(
     for i, (name, fn) in enumerate(activations.items()):
         y, grad = activation_curves(fn, x)
         faint = highlight is not None and name != highlight
-        style = {"color": f"C{i}", "label": name, "alpha": 0.3 if faint else 1.0, "linewidth": 1.2 if faint else 2.0}
+        style = {
+            "color": f"C{i}",
+            "label": name,
+            "alpha": 0.3 if faint else 1.0,
+            "linewidth": 1.2 if faint else 2.0,
+        }
         value_ax.plot(x, y, **style)
         grad_ax.plot(x, grad, **style)
     if mark is not None and highlight is not None:
-        (y0,), (slope,) = activation_curves(activations[highlight], torch.tensor([float(mark)]))
+        (y0,), (slope,) = activation_curves(
+            activations[highlight], torch.tensor([float(mark)])
+        )
         span = torch.tensor([max(mark - 1.5, x_range[0]), min(mark + 1.5, x_range[1])])
-        value_ax.plot(span, y0 + slope * (span - mark), color="black", linestyle=":", linewidth=1, label="tangent")
+        value_ax.plot(
+            span,
+            y0 + slope * (span - mark),
+            color="black",
+            linestyle=":",
+            linewidth=1,
+            label="tangent",
+        )
         value_ax.plot([mark], [y0], "ko")
         grad_ax.plot([mark], [slope], "ko")
     for ax, title in ((value_ax, "activation f(x)"), (grad_ax, "derivative f'(x)")):

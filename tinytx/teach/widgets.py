@@ -1,13 +1,14 @@
 """Interactive explorers built from core ipywidgets (7.7 on Colab and 8.x both work).
 
-Each function returns a widget; display it by making it the last expression of a cell.
-The rendered book shows no live widgets, so a chapter also draws a static figure of the same idea.
+Each function returns a widget; display it by making it the last expression
+of a cell. The rendered book shows no live widgets, so a chapter also draws a
+static figure of the same idea.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import ipywidgets
 import matplotlib.pyplot as plt
@@ -25,10 +26,11 @@ def temperature_explorer(
     low: float = 0.1,
     high: float = 10.0,
 ) -> ipywidgets.VBox:
-    """A temperature slider over softmax(logits / T), redrawn as a bar chart on every move.
+    """A temperature slider over softmax(logits / T), redrawn
+    as a bar chart on every move.
 
-    The slider is logarithmic, so T = 0.1, 1 and 10 sit evenly spaced and T = 1 (the model's
-    own distribution) starts in the middle.
+    The slider is logarithmic, so T = 0.1, 1 and 10 sit evenly spaced and T = 1 (the
+    model's own distribution) starts in the middle.
 
     Args:
         logits: (V,) scores, e.g. a model's next-token logits.
@@ -37,29 +39,47 @@ def temperature_explorer(
         low, high: the slider's range of temperatures, 0 < low < 1 < high.
     """
     if not 0 < low < 1 < high:
-        raise ValueError(f"need 0 < low < 1 < high so that T = 1 is on the slider, got low={low}, high={high}")
+        raise ValueError(
+            "need 0 < low < 1 < high so that T = 1 is on the slider, got "
+            f"low={low}, high={high}"
+        )
     logits = logits.detach().to("cpu", torch.float32)
     slider = ipywidgets.FloatLogSlider(
-        value=1.0, base=10, min=math.log10(low), max=math.log10(high), step=0.02,
-        description="temperature", continuous_update=True, readout_format=".2f",
-        style={"description_width": "initial"}, layout=ipywidgets.Layout(width="420px"),
+        value=1.0,
+        base=10,
+        min=math.log10(low),
+        max=math.log10(high),
+        step=0.02,
+        description="temperature",
+        continuous_update=True,
+        readout_format=".2f",
+        style={"description_width": "initial"},
+        layout=ipywidgets.Layout(width="420px"),
     )
 
     def draw(temperature: float) -> None:
         probs = softmax(logits, temperature=temperature)
         entropy = -(probs * probs.clamp_min(1e-30).log()).sum().item()
         ax = viz.plot_distribution(probs, labels, top=top)
-        ax.set_title(f"T = {temperature:.2f}   entropy = {entropy:.2f} nats (uniform: {math.log(len(probs)):.2f})")
+        ax.set_title(
+            f"T = {temperature:.2f}   entropy = {entropy:.2f} nats (uniform: "
+            f"{math.log(len(probs)):.2f})"
+        )
         plt.show()
 
-    return ipywidgets.VBox([slider, ipywidgets.interactive_output(draw, {"temperature": slider})])
+    return ipywidgets.VBox(
+        [slider, ipywidgets.interactive_output(draw, {"temperature": slider})]
+    )
 
 
-def _head_weights(model: torch.nn.Module, ids: torch.Tensor, layer: int, causal: bool) -> torch.Tensor:
-    """(H, T, T) attention weights of one layer of a GPT on ids (1, T), with or without the causal mask.
+def _head_weights(
+    model: torch.nn.Module, ids: torch.Tensor, layer: int, causal: bool
+) -> torch.Tensor:
+    """(H, T, T) attention weights of one layer of a GPT on ids (1, T),
+    with or without the causal mask.
 
-    With the mask these are the weights the model uses. Without it, the same queries and keys
-    scored against every position, future included: what the mask hides.
+    With the mask these are the weights the model uses. Without it, the same queries and
+    keys scored against every position, future included: what the mask hides.
     """
     _, cache = model.run_with_cache(ids)
     if causal:
@@ -68,12 +88,16 @@ def _head_weights(model: torch.nn.Module, ids: torch.Tensor, layer: int, causal:
     h = cache[f"blocks.{layer}.resid_pre"]
     if block.norm_placement == "pre":
         h = block.ln_attn(h)
-    q, k = block.attn.split_heads(block.attn.q_proj(h)), block.attn.split_heads(block.attn.k_proj(h))
+    q, k = (
+        block.attn.split_heads(block.attn.q_proj(h)),
+        block.attn.split_heads(block.attn.k_proj(h)),
+    )
     return softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)[0]
 
 
 def attention_explorer(model: torch.nn.Module, tokenizer, text: str) -> ipywidgets.VBox:
-    """Pick a layer, a head and a text, switch the causal mask on or off, and see the attention map.
+    """Pick a layer, a head and a text, switch the causal mask on or
+    off, and see the attention map.
 
     Args:
         model: a GPT (e.g. `tinytx.pretrained("shakespeare-char")[0]`), in eval mode.
@@ -81,15 +105,23 @@ def attention_explorer(model: torch.nn.Module, tokenizer, text: str) -> ipywidge
         text: the starting text (cropped to the model's last block_size tokens).
     """
     config = model.config
-    layer = ipywidgets.Dropdown(options=list(range(config.n_layer)), value=0, description="layer")
-    head = ipywidgets.Dropdown(options=list(range(config.n_head)), value=0, description="head")
-    text_box = ipywidgets.Text(value=text, description="text", continuous_update=False,
-                               layout=ipywidgets.Layout(width="640px"))
+    layer = ipywidgets.Dropdown(
+        options=list(range(config.n_layer)), value=0, description="layer"
+    )
+    head = ipywidgets.Dropdown(
+        options=list(range(config.n_head)), value=0, description="head"
+    )
+    text_box = ipywidgets.Text(
+        value=text,
+        description="text",
+        continuous_update=False,
+        layout=ipywidgets.Layout(width="640px"),
+    )
     causal = ipywidgets.Checkbox(value=True, description="causal mask")
 
     def draw(layer: int, head: int, text: str, causal: bool) -> None:
         try:
-            ids = tokenizer.encode(text)[-config.block_size:]
+            ids = tokenizer.encode(text)[-config.block_size :]
         except ValueError as error:
             print(error)
             return
@@ -97,19 +129,36 @@ def attention_explorer(model: torch.nn.Module, tokenizer, text: str) -> ipywidge
             print("type some text")
             return
         with torch.no_grad():
-            weights = _head_weights(model, torch.tensor([ids], device=next(model.parameters()).device), layer, causal)
+            weights = _head_weights(
+                model,
+                torch.tensor([ids], device=next(model.parameters()).device),
+                layer,
+                causal,
+            )
         labels = [viz.show_char(tokenizer.decode([i])) for i in ids]
         size = min(9.0, 2.5 + 0.12 * len(ids))
         _, ax = plt.subplots(figsize=(size + 1, size))
-        viz.plot_matrix(weights[head], row_labels=labels, col_labels=labels, ax=ax, vmin=0, vmax=1,
-                        title=f"layer {layer}, head {head}, {'causal' if causal else 'no mask (future visible)'}")
+        viz.plot_matrix(
+            weights[head],
+            row_labels=labels,
+            col_labels=labels,
+            ax=ax,
+            vmin=0,
+            vmax=1,
+            title=(
+                f"layer {layer}, head {head}, "
+                f"{'causal' if causal else 'no mask (future visible)'}"
+            ),
+        )
         ax.tick_params(labelsize=6, length=0)
         ax.set_xlabel("key (attended to)")
         ax.set_ylabel("query")
         plt.show()
 
     controls = ipywidgets.HBox([layer, head, causal])
-    output = ipywidgets.interactive_output(draw, {"layer": layer, "head": head, "text": text_box, "causal": causal})
+    output = ipywidgets.interactive_output(
+        draw, {"layer": layer, "head": head, "text": text_box, "causal": causal}
+    )
     return ipywidgets.VBox([controls, text_box, output])
 
 
@@ -121,21 +170,28 @@ def table_slices_explorer(
     row: int = 0,
     col: int = 0,
 ) -> ipywidgets.VBox:
-    """Sliders for a row and a column of a table, redrawing `viz.plot_table_slices` on every move.
+    """Sliders for a row and a column of a table, redrawing
+    `viz.plot_table_slices` on every move.
 
-    For a positional encoding: pick a position and a dimension, and see them highlighted on
-    the heat map, the dimension as a wave over positions, and the position's whole vector.
+    For a positional encoding: pick a position and a dimension, and see them
+    highlighted on the heat map, the dimension as a wave over positions, and
+    the position's whole vector.
 
     Args:
-        table: (R, C) values, e.g. `tinytx.sinusoidal_positions(T, d)` or a learned table.
+        table: (R, C) values, e.g.
+            `tinytx.sinusoidal_positions(T, d)` or a learned table.
         row_name, col_name: what rows and columns are, for the slider and axis labels.
         row, col: where the sliders start.
     """
     table = table.detach().to("cpu", torch.float32)
     rows, cols = table.shape
     style, layout = {"description_width": "initial"}, ipywidgets.Layout(width="420px")
-    row_slider = ipywidgets.IntSlider(value=row, min=0, max=rows - 1, description=row_name, style=style, layout=layout)
-    col_slider = ipywidgets.IntSlider(value=col, min=0, max=cols - 1, description=col_name, style=style, layout=layout)
+    row_slider = ipywidgets.IntSlider(
+        value=row, min=0, max=rows - 1, description=row_name, style=style, layout=layout
+    )
+    col_slider = ipywidgets.IntSlider(
+        value=col, min=0, max=cols - 1, description=col_name, style=style, layout=layout
+    )
 
     def draw(row: int, col: int) -> None:
         viz.plot_table_slices(table, row, col, row_name=row_name, col_name=col_name)
@@ -145,7 +201,7 @@ def table_slices_explorer(
     return ipywidgets.VBox([ipywidgets.HBox([row_slider, col_slider]), output])
 
 
-# ---------------------------------------------------------------- tokenizers (chapter 01)
+# -------------------------------------------------------- tokenizers (chapter 01)
 
 # Pastel backgrounds cycled over the tokens, so that neighbouring tokens always differ.
 _TOKEN_COLOURS = ("#fde2a7", "#b9e3f9", "#c8eec0", "#f9c6d3", "#ddd0f7", "#f6d8b8")
@@ -170,54 +226,77 @@ def token_bytes(tokenizer, text: str) -> tuple[list[int], list[bytes]]:
 
 
 def tokens_html(tokenizers: dict, text: str, *, show_ids: bool = True) -> str:
-    """HTML showing how each tokenizer cuts `text`: one coloured box per token, its id below.
+    """HTML showing how each tokenizer cuts `text`: one coloured
+    box per token, its id below.
 
     Args:
         tokenizers: display name -> tokenizer (anything `token_bytes` accepts).
         text: the text to tokenize.
         show_ids: print each token's id under it.
 
-    Spaces show as ·, newlines as ↵ and tabs as ⇥; a token holding only part of a multi-byte
-    UTF-8 character shows as �; hovering a box shows the token's bytes. A tokenizer that
-    cannot encode the text shows its error message instead.
+    Spaces show as ·, newlines as ↵ and tabs as ⇥; a token holding only part of a
+    multi-byte UTF-8 character shows as �; hovering a box shows the token's bytes. A
+    tokenizer that cannot encode the text shows its error message instead.
     """
     import html
 
     rows = []
     for name, tokenizer in tokenizers.items():
-        vocab_size = tokenizer.n_vocab if hasattr(tokenizer, "n_vocab") else tokenizer.vocab_size
+        vocab_size = (
+            tokenizer.n_vocab if hasattr(tokenizer, "n_vocab") else tokenizer.vocab_size
+        )
         title = f"<b>{html.escape(name)}</b> (vocabulary {vocab_size:,})"
         try:
             ids, pieces = token_bytes(tokenizer, text)
         except ValueError as error:
-            rows.append(f'<div style="margin:6px 0">{title}: <span style="color:#b00020">'
-                        f"{html.escape(str(error))}</span></div>")
+            rows.append(
+                f'<div style="margin:6px 0">{title}: <span style="color:#b00020">'
+                f"{html.escape(str(error))}</span></div>"
+            )
             continue
         boxes = []
         for position, (token_id, piece) in enumerate(zip(ids, pieces)):
             colour = _TOKEN_COLOURS[position % len(_TOKEN_COLOURS)]
-            shown = html.escape(piece.decode("utf-8", errors="replace").translate(_VISIBLE_WHITESPACE))
-            hover = html.escape(f"id {token_id}: {piece!r}", quote=True)
-            label = f'<br><span style="font-size:0.7em;color:#555">{token_id}</span>' if show_ids else ""
-            boxes.append(
-                f'<span title="{hover}" style="display:inline-block;margin:1px;padding:1px 3px;'
-                f"border-radius:3px;background:{colour};color:#000;font-family:monospace;"
-                f'white-space:pre;text-align:center;line-height:1.25">{shown}{label}</span>'
+            shown = html.escape(
+                piece.decode("utf-8", errors="replace").translate(_VISIBLE_WHITESPACE)
             )
-        rows.append(f'<div style="margin:6px 0">{title}: {len(ids)} tokens<br>{"".join(boxes)}</div>')
+            hover = html.escape(f"id {token_id}: {piece!r}", quote=True)
+            label = (
+                f'<br><span style="font-size:0.7em;color:#555">{token_id}</span>'
+                if show_ids
+                else ""
+            )
+            boxes.append(
+                f'<span title="{hover}" style="display:inline-block;margin:1px;'
+                f"padding:1px 3px;border-radius:3px;background:{colour};color:#000;"
+                "font-family:monospace;white-space:pre;text-align:center;"
+                f'line-height:1.25">{shown}{label}</span>'
+            )
+        rows.append(
+            f'<div style="margin:6px 0">{title}: {len(ids)} '
+            f"tokens<br>{''.join(boxes)}</div>"
+        )
     return "<div>" + "".join(rows) + "</div>"
 
 
-def tokenizer_explorer(tokenizers: dict, text: str = "To be, or not to be: that is the question.") -> ipywidgets.VBox:
-    """A text box whose contents are tokenized as you type, every tokenizer side by side.
+def tokenizer_explorer(
+    tokenizers: dict, text: str = "To be, or not to be: that is the question."
+) -> ipywidgets.VBox:
+    """A text box whose contents are tokenized as you type,
+    every tokenizer side by side.
 
     Args:
         tokenizers: display name -> tokenizer (`CharTokenizer`, `BPETokenizer` or a
             `tiktoken.Encoding`), drawn as by `tokens_html`.
         text: what the box holds at first.
     """
-    box = ipywidgets.Textarea(value=text, description="text", rows=3, continuous_update=True,
-                              layout=ipywidgets.Layout(width="95%"))
+    box = ipywidgets.Textarea(
+        value=text,
+        description="text",
+        rows=3,
+        continuous_update=True,
+        layout=ipywidgets.Layout(width="95%"),
+    )
     shown = ipywidgets.HTML(tokens_html(tokenizers, text))
 
     def redraw(change: dict) -> None:
@@ -228,7 +307,11 @@ def tokenizer_explorer(tokenizers: dict, text: str = "To be, or not to be: that 
 
 
 def embedding_explorer(
-    weight: torch.Tensor, labels: Sequence[str] | None = None, *, k: int = 8, start: int = 0
+    weight: torch.Tensor,
+    labels: Sequence[str] | None = None,
+    *,
+    k: int = 8,
+    start: int = 0,
 ) -> ipywidgets.VBox:
     """Pick a token from a menu; see its embedding row and its k nearest neighbours.
 
@@ -239,10 +322,16 @@ def embedding_explorer(
         start: the id shown first.
     """
     weight = weight.detach().to("cpu", torch.float32)
-    names = [str(i) for i in range(len(weight))] if labels is None else [str(label) for label in labels]
+    names = (
+        [str(i) for i in range(len(weight))]
+        if labels is None
+        else [str(label) for label in labels]
+    )
     menu = ipywidgets.Dropdown(
-        options=[(f"{name}  (id {i})", i) for i, name in enumerate(names)], value=start,
-        description="token", layout=ipywidgets.Layout(width="220px"),
+        options=[(f"{name}  (id {i})", i) for i, name in enumerate(names)],
+        value=start,
+        description="token",
+        layout=ipywidgets.Layout(width="220px"),
     )
 
     def draw(index: int) -> None:
@@ -252,8 +341,11 @@ def embedding_explorer(
     return ipywidgets.VBox([menu, ipywidgets.interactive_output(draw, {"index": menu})])
 
 
-def next_token_explorer(model: torch.nn.Module, tokenizer, text: str, *, top: int = 10) -> ipywidgets.VBox:
-    """Type a prompt and move a temperature slider; see the model's `top` most likely next tokens.
+def next_token_explorer(
+    model: torch.nn.Module, tokenizer, text: str, *, top: int = 10
+) -> ipywidgets.VBox:
+    """Type a prompt and move a temperature slider; see the model's
+    `top` most likely next tokens.
 
     Args:
         model: a GPT in eval mode, e.g. `tinytx.pretrained("shakespeare-char")[0]`.
@@ -262,11 +354,23 @@ def next_token_explorer(model: torch.nn.Module, tokenizer, text: str, *, top: in
         top: how many of the most likely next tokens to draw.
     """
     block_size = model.config.block_size
-    text_box = ipywidgets.Text(value=text, description="prompt", continuous_update=False,
-                               layout=ipywidgets.Layout(width="640px"))
+    text_box = ipywidgets.Text(
+        value=text,
+        description="prompt",
+        continuous_update=False,
+        layout=ipywidgets.Layout(width="640px"),
+    )
     slider = ipywidgets.FloatLogSlider(
-        value=1.0, base=10, min=-1, max=1, step=0.02, description="temperature", continuous_update=True,
-        readout_format=".2f", style={"description_width": "initial"}, layout=ipywidgets.Layout(width="420px"),
+        value=1.0,
+        base=10,
+        min=-1,
+        max=1,
+        step=0.02,
+        description="temperature",
+        continuous_update=True,
+        readout_format=".2f",
+        style={"description_width": "initial"},
+        layout=ipywidgets.Layout(width="420px"),
     )
     labels = [viz.show_char(tokenizer.decode([i])) for i in range(tokenizer.vocab_size)]
 
@@ -276,7 +380,9 @@ def next_token_explorer(model: torch.nn.Module, tokenizer, text: str, *, top: in
             return
         ids = ids[-block_size:]
         with torch.no_grad():
-            logits, _ = model(torch.tensor([ids], device=next(model.parameters()).device))
+            logits, _ = model(
+                torch.tensor([ids], device=next(model.parameters()).device)
+            )
         probs = softmax(logits[0, -1].to("cpu", torch.float32), temperature=temperature)
         ax = viz.plot_distribution(probs, labels, top=top)
         ax.figure.set_size_inches(6.5, 2.8)
@@ -284,61 +390,125 @@ def next_token_explorer(model: torch.nn.Module, tokenizer, text: str, *, top: in
         ax.set_title(f"after {text[-30:]!r}   T = {temperature:.2f}", fontsize=9)
         plt.show()
 
-    output = ipywidgets.interactive_output(draw, {"text": text_box, "temperature": slider})
+    output = ipywidgets.interactive_output(
+        draw, {"text": text_box, "temperature": slider}
+    )
     return ipywidgets.VBox([text_box, slider, output])
 
 
-def activation_explorer(activations: dict, x_range: tuple[float, float] = (-4.0, 4.0)) -> ipywidgets.VBox:
-    """Pick an activation and an input x0: see f and f' with the tangent at x0 and both values.
+def activation_explorer(
+    activations: dict, x_range: tuple[float, float] = (-4.0, 4.0)
+) -> ipywidgets.VBox:
+    """Pick an activation and an input x0: see f and f' with the
+    tangent at x0 and both values.
 
     Args:
-        activations: {name: elementwise function of a tensor}, e.g. {"ReLU": F.relu, "GELU": F.gelu}.
+        activations: {name: elementwise function of a tensor}, e.g.
+            {"ReLU": F.relu, "GELU": F.gelu}.
         x_range: the interval of inputs drawn; the slider moves x0 inside it.
     """
     names = list(activations)
-    choice = ipywidgets.Dropdown(options=names, value=names[-1], description="activation")
+    choice = ipywidgets.Dropdown(
+        options=names, value=names[-1], description="activation"
+    )
     point = ipywidgets.FloatSlider(
-        value=-1.0, min=x_range[0], max=x_range[1], step=0.05, description="x0",
-        continuous_update=True, readout_format=".2f", layout=ipywidgets.Layout(width="420px"),
+        value=-1.0,
+        min=x_range[0],
+        max=x_range[1],
+        step=0.05,
+        description="x0",
+        continuous_update=True,
+        readout_format=".2f",
+        layout=ipywidgets.Layout(width="420px"),
     )
 
     def draw(name: str, x0: float) -> None:
-        (value,), (slope,) = viz.activation_curves(activations[name], torch.tensor([x0]))
+        (value,), (slope,) = viz.activation_curves(
+            activations[name], torch.tensor([x0])
+        )
         fig = viz.plot_activations(activations, x_range, highlight=name, mark=x0)
-        fig.suptitle(f"{name}:  f({x0:.2f}) = {value:.4f}    f'({x0:.2f}) = {slope:.4f}", fontsize=10)
+        fig.suptitle(
+            f"{name}:  f({x0:.2f}) = {value:.4f}    f'({x0:.2f}) = {slope:.4f}",
+            fontsize=10,
+        )
         fig.tight_layout()
         plt.show()
 
-    return ipywidgets.VBox([choice, point, ipywidgets.interactive_output(draw, {"name": choice, "x0": point})])
+    return ipywidgets.VBox(
+        [
+            choice,
+            point,
+            ipywidgets.interactive_output(draw, {"name": choice, "x0": point}),
+        ]
+    )
 
 
-def generation_playground(model: torch.nn.Module, tokenizer, prompt: str = "ROMEO:\n", *, seed: int = 0) -> ipywidgets.VBox:
-    """Type a prompt, set temperature, top-k, top-p and length; read what the model writes.
+def generation_playground(
+    model: torch.nn.Module, tokenizer, prompt: str = "ROMEO:\n", *, seed: int = 0
+) -> ipywidgets.VBox:
+    """Type a prompt, set temperature, top-k, top-p and
+    length; read what the model writes.
 
     Args:
         model: a GPT, e.g. `tinytx.pretrained("shakespeare-char")[0]`.
         tokenizer: its tokenizer.
         prompt: the starting prompt.
         seed: seeds each generation, so the same settings always give the same text.
-    Temperature 0 (or top-k 1) is greedy decoding; top-k 0 and top-p 1 switch those filters off.
-    The chart shows the distribution the first new token is drawn from, after the filters.
+    Temperature 0 (or top-k 1) is greedy decoding; top-k 0 and top-p 1 switch
+    those filters off. The chart shows the distribution the first new token is
+    drawn from, after the filters.
     """
-    from tinytx.generate import filter_logits  # imported here: tinytx.generate imports the model code
+    from tinytx.generate import (
+        filter_logits,
+    )  # imported here: tinytx.generate imports the model code
 
     style = {"description_width": "initial"}
-    text_box = ipywidgets.Textarea(value=prompt, description="prompt", continuous_update=False,
-                                   layout=ipywidgets.Layout(width="640px", height="60px"))
-    temperature = ipywidgets.FloatSlider(value=0.8, min=0.0, max=2.0, step=0.05, description="temperature",
-                                         continuous_update=False, style=style)
-    top_k = ipywidgets.IntSlider(value=0, min=0, max=tokenizer.vocab_size, description="top-k (0 = off)",
-                                 continuous_update=False, style=style)
-    top_p = ipywidgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="top-p",
-                                   continuous_update=False, style=style)
-    length = ipywidgets.IntSlider(value=200, min=10, max=600, step=10, description="new tokens",
-                                  continuous_update=False, style=style)
+    text_box = ipywidgets.Textarea(
+        value=prompt,
+        description="prompt",
+        continuous_update=False,
+        layout=ipywidgets.Layout(width="640px", height="60px"),
+    )
+    temperature = ipywidgets.FloatSlider(
+        value=0.8,
+        min=0.0,
+        max=2.0,
+        step=0.05,
+        description="temperature",
+        continuous_update=False,
+        style=style,
+    )
+    top_k = ipywidgets.IntSlider(
+        value=0,
+        min=0,
+        max=tokenizer.vocab_size,
+        description="top-k (0 = off)",
+        continuous_update=False,
+        style=style,
+    )
+    top_p = ipywidgets.FloatSlider(
+        value=1.0,
+        min=0.05,
+        max=1.0,
+        step=0.05,
+        description="top-p",
+        continuous_update=False,
+        style=style,
+    )
+    length = ipywidgets.IntSlider(
+        value=200,
+        min=10,
+        max=600,
+        step=10,
+        description="new tokens",
+        continuous_update=False,
+        style=style,
+    )
     labels = [viz.show_char(tokenizer.decode([i])) for i in range(tokenizer.vocab_size)]
 
-    def draw(prompt: str, temperature: float, top_k: int, top_p: float, length: int) -> None:
+    def draw(
+        prompt: str, temperature: float, top_k: int, top_p: float, length: int
+    ) -> None:
         ids = _encode_prompt(tokenizer, prompt)
         if ids is None:
             return
@@ -347,9 +517,13 @@ def generation_playground(model: torch.nn.Module, tokenizer, prompt: str = "ROME
         k = top_k if top_k > 0 else None
         p = top_p if top_p < 1.0 else None
         with torch.no_grad():
-            logits, _ = model(idx[:, -model.config.block_size:])
+            logits, _ = model(idx[:, -model.config.block_size :])
         last = filter_logits(logits[0, -1:].to("cpu", torch.float32), k, p)[0]
-        probs = torch.zeros_like(last) if temperature == 0 else softmax(last, temperature=temperature)
+        probs = (
+            torch.zeros_like(last)
+            if temperature == 0
+            else softmax(last, temperature=temperature)
+        )
         if temperature == 0:
             probs[last.argmax()] = 1.0
         ax = viz.plot_distribution(probs, labels, top=15)
@@ -357,17 +531,34 @@ def generation_playground(model: torch.nn.Module, tokenizer, prompt: str = "ROME
         ax.set_title("distribution of the first new token", fontsize=9)
         plt.show()
         generator = torch.Generator(device=device).manual_seed(seed)
-        out = model.generate(idx, length, temperature=temperature, top_k=k, top_p=p, generator=generator)
-        print(prompt + tokenizer.decode(out[0, len(ids):].tolist()))
+        out = model.generate(
+            idx, length, temperature=temperature, top_k=k, top_p=p, generator=generator
+        )
+        print(prompt + tokenizer.decode(out[0, len(ids) :].tolist()))
 
     output = ipywidgets.interactive_output(
-        draw, {"prompt": text_box, "temperature": temperature, "top_k": top_k, "top_p": top_p, "length": length}
+        draw,
+        {
+            "prompt": text_box,
+            "temperature": temperature,
+            "top_k": top_k,
+            "top_p": top_p,
+            "length": length,
+        },
     )
-    return ipywidgets.VBox([text_box, ipywidgets.HBox([temperature, length]), ipywidgets.HBox([top_k, top_p]), output])
+    return ipywidgets.VBox(
+        [
+            text_box,
+            ipywidgets.HBox([temperature, length]),
+            ipywidgets.HBox([top_k, top_p]),
+            output,
+        ]
+    )
 
 
 def _encode_prompt(tokenizer, text: str) -> list[int] | None:
-    """The prompt's ids, or None after printing why there are none (unknown character, empty box)."""
+    """The prompt's ids, or None after printing why there are none
+    (unknown character, empty box)."""
     try:
         ids = tokenizer.encode(text)
     except ValueError as error:

@@ -1,4 +1,5 @@
-"""Exercise checkers for every chapter: run the reader's function on cases chosen to expose the usual mistakes.
+"""Exercise checkers for every chapter: run the reader's function on cases chosen
+to expose the usual mistakes.
 
 Every checker takes the reader's function, prints exactly one line and returns a
 `Verdict`, true when the function passed (a notebook shows nothing for it, so the
@@ -20,10 +21,11 @@ It goes by the module in which a function or class was defined
 (`core.tinytx_original`), so a function the reader defines in a notebook (module
 `__main__`) is checked as usual, even when it calls tinytx inside.
 
-Writing a checker for a new chapter: decorate a function with `@checker("name")`. Its body
-calls the reader's function through `call(...)`, raises `CheckFailed(hint)` at the first
-problem it finds, and returns the success message. Order the cases so that each mistake is
-caught by the case that explains it best (overflow before underflow, rows before dims).
+Writing a checker for a new chapter: decorate a function with `@checker("name")`.
+Its body calls the reader's function through `call(...)`, raises `CheckFailed(hint)`
+at the first problem it finds, and returns the success message. Order the cases
+so that each mistake is caught by the case that explains it best (overflow before
+underflow, rows before dims).
 
 One module per chapter; every checker is re-exported here, so a notebook calls
 `checks.<name>(fn)` after `from tinytx import checks`. Shared machinery lives in `core`.

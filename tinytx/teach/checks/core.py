@@ -1,12 +1,13 @@
-"""The machinery shared by every chapter's checkers: the `@checker` decorator, `call`,
-`CheckFailed` and small comparison helpers. See `tinytx.teach.checks` for the conventions."""
+"""The machinery shared by every chapter's checkers: the `@checker`
+decorator, `call`, `CheckFailed` and small comparison helpers. See
+`tinytx.teach.checks` for the conventions."""
 
 from __future__ import annotations
 
 import functools
 import sys
 import types
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -41,7 +42,9 @@ class Verdict:
 CHECKERS: dict[str, Callable[[Callable], Verdict]] = {}  # every checker, by name
 
 
-def checker(name: str) -> Callable[[Callable[[Callable], str]], Callable[[Callable], Verdict]]:
+def checker(
+    name: str,
+) -> Callable[[Callable[[Callable], str]], Callable[[Callable], Verdict]]:
     """Turn `body(fn) -> success message` into a checker that prints one line and
     returns a `Verdict`.
 
@@ -54,7 +57,10 @@ def checker(name: str) -> Callable[[Callable[[Callable], str]], Callable[[Callab
         @functools.wraps(body)
         def check(fn: Callable) -> Verdict:
             if not callable(fn):
-                print(f"✗ {name}: pass the function itself, e.g. checks.{name}({name}), not {type(fn).__name__}")
+                print(
+                    f"✗ {name}: pass the function itself, e.g. checks.{name}({name}), "
+                    f"not {type(fn).__name__}"
+                )
                 return Verdict(False)
             own = tinytx_original(fn)  # it would pass, but it is not the reader's work
             if own is not None:
@@ -63,8 +69,10 @@ def checker(name: str) -> Callable[[Callable[[Callable], str]], Callable[[Callab
             try:
                 message = body(fn)
             except NotImplementedError:
-                print(f"… {name}: not attempted yet. Replace `raise NotImplementedError` with your code, "
-                      "run that cell, then run this one again.")
+                print(
+                    f"… {name}: not attempted yet. Replace `raise NotImplementedError` "
+                    "with your code, run that cell, then run this one again."
+                )
                 return Verdict(False)
             except CheckFailed as failure:
                 print(f"✗ {name}: {failure}")
@@ -153,15 +161,19 @@ def run(fn: Callable, *args, **kwargs):
         return fn(*args, **kwargs)
     except NotImplementedError:
         raise
-    except Exception as error:  # the reader's code may raise anything; show it as a hint, not a traceback
-        raise CheckFailed(f"your function raised {type(error).__name__}: {error}") from None
+    except Exception as error:
+        # the reader's code may raise anything; show it as a hint, not a traceback
+        raise CheckFailed(
+            f"your function raised {type(error).__name__}: {error}"
+        ) from None
 
 
 def call(fn: Callable, *args: torch.Tensor, **kwargs) -> torch.Tensor:
     """Call the reader's `fn` on copies of `args`; turn its errors into hints.
 
-    NotImplementedError passes through (the exercise is not attempted yet). Inputs are cloned
-    so that a function which modifies its input in place cannot corrupt the next case.
+    NotImplementedError passes through (the exercise is not attempted yet).
+    Inputs are cloned so that a function which modifies its input in place
+    cannot corrupt the next case.
     """
     args = tuple(a.clone() if torch.is_tensor(a) else a for a in args)
     try:
@@ -171,12 +183,16 @@ def call(fn: Callable, *args: torch.Tensor, **kwargs) -> torch.Tensor:
     except RuntimeError as error:
         if "must match the size" in str(error):
             raise CheckFailed(
-                "shapes did not broadcast. A reduction such as x.sum(dim) or x.amax(dim) drops that "
-                "dimension; pass keepdim=True so the result lines up with x again"
+                "shapes did not broadcast. A reduction such as x.sum(dim) or "
+                "x.amax(dim) drops that dimension; pass keepdim=True so the result "
+                "lines up with x again"
             ) from None
         raise CheckFailed(f"your function raised RuntimeError: {error}") from None
-    except Exception as error:  # the reader's code may raise anything; show it as a hint, not a traceback
-        raise CheckFailed(f"your function raised {type(error).__name__}: {error}") from None
+    except Exception as error:
+        # the reader's code may raise anything; show it as a hint, not a traceback
+        raise CheckFailed(
+            f"your function raised {type(error).__name__}: {error}"
+        ) from None
     if not torch.is_tensor(out):
         raise CheckFailed(f"return a torch.Tensor, got {type(out).__name__}")
     return out.detach()
@@ -186,8 +202,9 @@ def expect_shape(out: torch.Tensor, like: torch.Tensor, what: str) -> None:
     """Fail unless `out` has the shape of `like` (the input)."""
     if out.shape != like.shape:
         raise CheckFailed(
-            f"{what} must have the input's shape {tuple(like.shape)}, got {tuple(out.shape)}. "
-            "Did a reduction drop a dimension (keepdim=True keeps it)?"
+            f"{what} must have the input's shape {tuple(like.shape)}, "
+            f"got {tuple(out.shape)}. Did a reduction drop a dimension "
+            "(keepdim=True keeps it)?"
         )
 
 
@@ -198,15 +215,26 @@ def close(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 def show(t: torch.Tensor) -> str:
     """A short, rounded rendering of a tensor for hints."""
-    return str([round(v, 4) for v in t.flatten().tolist()]) if t.numel() <= 8 else f"a tensor of shape {tuple(t.shape)}"
+    return (
+        str([round(v, 4) for v in t.flatten().tolist()])
+        if t.numel() <= 8
+        else f"a tensor of shape {tuple(t.shape)}"
+    )
 
 
-def wrong_dim(out: torch.Tensor, expected_along: Callable[[int], torch.Tensor], x: torch.Tensor, dim: int) -> None:
-    """Fail with a pointed hint if `out` is the right answer along a dimension other than `dim`."""
+def wrong_dim(
+    out: torch.Tensor,
+    expected_along: Callable[[int], torch.Tensor],
+    x: torch.Tensor,
+    dim: int,
+) -> None:
+    """Fail with a pointed hint if `out` is the right answer along a
+    dimension other than `dim`."""
     asked = dim % x.ndim
     for other in range(x.ndim):
         if other != asked and close(out, expected_along(other)):
             raise CheckFailed(
-                f"your result is right for dim={other}, but dim={dim} was asked. Use the `dim` argument "
-                "in every reduction (max, sum), not a fixed dimension"
+                f"your result is right for dim={other}, but dim={dim} was asked. "
+                "Use the `dim` argument in every reduction (max, sum), "
+                "not a fixed dimension"
             )
