@@ -19,6 +19,10 @@ from tinytx.nn.functional import softmax
 
 # Past this many bars the value labels overlap and stop helping.
 _MAX_ANNOTATED_BARS = 12
+# Figure widths in inches at the notebooks' 100 dpi: the book's article column shows
+# 680 px at 1280 px, a cell tagged full-width about 975 px. Panels side by side go in
+# full-width cells, at most two to a row, so that each is 400 px or wider.
+COLUMN, FULL_WIDTH = 6.8, 9.6
 
 
 def _cpu(t: torch.Tensor) -> torch.Tensor:
@@ -80,7 +84,7 @@ def plot_distribution(
     ax.set_ylabel("probability")
     if len(shown_probs) <= _MAX_ANNOTATED_BARS:
         ax.bar_label(
-            bars, labels=[f"{p:.2f}" for p in shown_probs], fontsize=8, padding=1
+            bars, labels=[f"{p:.2f}" for p in shown_probs], fontsize=9, padding=1
         )
     if title is not None:
         ax.set_title(title)
@@ -94,23 +98,21 @@ def plot_temperatures(
     *,
     top: int | None = None,
 ) -> Figure:
-    """One bar chart per temperature of softmax(logits / T), side
-    by side with a shared y axis.
+    """One bar chart per temperature of softmax(logits / T), two to a row (a figure
+    for a full-width cell), with a shared y axis.
 
     Args:
         logits: (V,) scores.
         temperatures: the values of T to compare, e.g. (0.25, 0.5, 1, 2, 4).
         labels, top: as in `plot_distribution`.
     """
-    n_bars = len(logits) if top is None else top
+    nrows = -(-len(temperatures) // 2)  # ceiling division
     fig, axes = plt.subplots(
-        1,
-        len(temperatures),
-        figsize=(max(2.2, 0.42 * n_bars) * len(temperatures), 2.8),
-        sharey=True,
-        squeeze=False,
+        nrows, 2, figsize=(FULL_WIDTH, 2.6 * nrows), sharey=True, squeeze=False
     )
-    for ax, temperature in zip(axes[0], temperatures):
+    for ax in axes.flat[len(temperatures) :]:
+        ax.set_axis_off()
+    for ax, temperature in zip(axes.flat, temperatures):
         plot_distribution(
             softmax(_cpu(logits), temperature=temperature),
             labels,
@@ -176,7 +178,7 @@ def plot_matrix(
                         f"{value:.2f}",
                         "black" if value > (low + high) / 2 else "white",
                     )
-                ax.text(c, r, text, ha="center", va="center", fontsize=8, color=color)
+                ax.text(c, r, text, ha="center", va="center", fontsize=9, color=color)
     if title is not None:
         ax.set_title(title)
     return ax
@@ -193,9 +195,9 @@ def plot_attention_heads(
     query_labels: Sequence[str] | None = None,
     key_labels: Sequence[str] | None = None,
     titles: Sequence[str] | None = None,
-    ncols: int = 3,
-    panel_size: float = 3.4,
-    fontsize: float = 5.5,
+    ncols: int = 2,
+    panel_size: float = 4.5,
+    fontsize: float = 9,
 ) -> Figure:
     """A grid of attention maps, one panel per head, on a shared 0..1 colour scale.
 
@@ -205,9 +207,9 @@ def plot_attention_heads(
         query_labels, key_labels: T and S tick labels (e.g.
             characters, see `show_char`).
         titles: H panel titles; defaults to "head 0", "head 1", ...
-        ncols: panels per row.
+        ncols: panels per row (two fill a full-width cell).
         panel_size: width and height of one panel in inches.
-        fontsize: size of the tick labels.
+        fontsize: size of the tick labels (at least 9 points, so they can be read).
     """
     weights = _cpu(weights)
     if weights.ndim != 3:
@@ -308,10 +310,10 @@ def plot_table_slices(
     """A table as a heat map with one row and one column
     highlighted, and both as curves.
 
-    Left: the (R, C) table, the chosen row and column outlined. Middle: the column
-    as a curve over the rows (for a position table, one dimension as a wave over
-    positions). Right: the row as a curve over the columns (one position's vector).
-    A dot marks the shared entry.
+    Top: the (R, C) table, the chosen row and column outlined. Bottom left: the
+    column as a curve over the rows (for a position table, one dimension as a wave
+    over positions). Bottom right: the row as a curve over the columns (one
+    position's vector). A dot marks the shared entry. A figure for a full-width cell.
 
     Args:
         table: (R, C) values, e.g. a (T, d) positional encoding.
@@ -330,9 +332,10 @@ def plot_table_slices(
             f"row must be in 0..{rows - 1} and col in 0..{cols - 1}, got "
             f"row={row}, col={col}"
         )
-    fig, (left, middle, right) = plt.subplots(
-        1, 3, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1.1, 1, 1]}
-    )
+    fig = plt.figure(figsize=(FULL_WIDTH, 6.4))
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.1, 1])
+    left = fig.add_subplot(grid[0, :])
+    middle, right = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
     plot_heatmap(table, ax=left, xlabel=col_name, ylabel=row_name, centered=True)
     left.axhline(row, color="black", linewidth=1)
     left.axvline(col, color="C2", linewidth=1.5)
@@ -399,7 +402,7 @@ def plot_token_embedding(
     similarity[index] = -torch.inf  # a token is not its own neighbour
     top = similarity.topk(k)
     fig, (left, right) = plt.subplots(
-        1, 2, figsize=(10, 2.8), gridspec_kw={"width_ratios": [2.3, 1]}
+        2, 1, figsize=(COLUMN, 5.6), gridspec_kw={"height_ratios": [1, 1.2]}
     )
     left.bar(range(C), weight[index].numpy(), width=1.0, color="C0")
     left.axhline(0, color="gray", linewidth=0.5)
@@ -446,10 +449,10 @@ def plot_activations(
         x_range: the interval of inputs drawn.
         highlight: draw this activation bold and the others faint.
         mark: an input x0 to mark on the highlighted curve, with its tangent line.
-        axes: two axes to draw on; a new (9, 3.2) figure when None.
+        axes: two axes to draw on; when None, a new figure for a full-width cell.
     """
     if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+        fig, axes = plt.subplots(1, 2, figsize=(FULL_WIDTH, 3.4))
     else:
         fig = axes[0].figure
     value_ax, grad_ax = axes
@@ -484,6 +487,198 @@ def plot_activations(
         ax.axhline(0, color="gray", linewidth=0.5)
         ax.axvline(0, color="gray", linewidth=0.5)
         ax.set(xlabel="x", title=title, xlim=x_range)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def smooth(values: Sequence[float], window: int = 20) -> torch.Tensor:
+    """Moving average over `window` steps, (N,) -> (N - window + 1,): the training
+    loss without its batch-to-batch noise."""
+    kernel = torch.ones(1, 1, window) / window
+    series = torch.tensor(values, dtype=torch.float32)[None, None]
+    return torch.nn.functional.conv1d(series, kernel)[0, 0]
+
+
+def plot_loss_curves(
+    runs: dict,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    window: int = 20,
+) -> Axes:
+    """Training loss (smoothed, faint) and validation loss (dots) of several runs.
+
+    Args:
+        runs: {label: (history, colour)}, each history a `tinytx.TrainHistory`.
+        ax: where to draw; a new single-column figure when None.
+        window: the moving average of the training loss (see `smooth`).
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.8, 3.4))
+    for label, (history, color) in runs.items():
+        ax.plot(
+            history.steps[window - 1 :],
+            smooth(history.train_loss, window),
+            color=color,
+            alpha=0.5,
+            label=f"{label}, train (smoothed)",
+        )
+        ax.plot(
+            history.val_steps,
+            history.val_loss,
+            "o-",
+            color=color,
+            label=f"{label}, validation",
+        )
+    ax.set(xlabel="step", ylabel="loss", title=title)
+    ax.legend()
+    return ax
+
+
+def plot_grad_norms(
+    history,
+    tracked: dict[str, str],
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
+    """The recorded gradient norm of some parameters over training, on a log scale.
+
+    Args:
+        history: a `tinytx.TrainHistory` trained with `grad_norm_every`.
+        tracked: {label: parameter name}, e.g. {"fc_in": "blocks.0.ffn.fc_in.weight"}.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.8, 3.4))
+    for i, (label, name) in enumerate(tracked.items()):
+        ax.semilogy(
+            history.grad_norm_steps,
+            history.grad_norms[name],
+            color=f"C{i}",
+            label=label,
+        )
+    ax.set(xlabel="step", ylabel="gradient norm", title=title)
+    return ax
+
+
+def plot_per_block(
+    profiles: dict,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    ylabel: str = "gradient norm",
+    empty: str = "nothing measured here",
+) -> Axes:
+    """One value per block (a gradient norm, say) against the block's index, on a log
+    scale, one line per variant.
+
+    Args:
+        profiles: {label: (values, colour)}, values[i] for block i (0 = next to the
+            embeddings). Values are floored at 1e-12 so that a zero stays on the plot.
+        empty: the text to show when `profiles` is empty.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(COLUMN, 3.4))
+    for label, (values, color) in profiles.items():
+        floored = [max(v, 1e-12) for v in values]
+        ax.semilogy(range(len(values)), floored, "o-", color=color, label=label)
+    if not profiles:
+        ax.text(0.5, 0.5, empty, ha="center", transform=ax.transAxes)
+    ax.set(
+        xlabel="block index (0 = next to the embeddings)", ylabel=ylabel, title=title
+    )
+    if profiles:
+        ax.legend()
+    return ax
+
+
+def plot_window(
+    inputs: Sequence[str],
+    targets: Sequence[str],
+    *,
+    title: str = "one training window: the target at t is the input at t + 1",
+) -> Figure:
+    """A training window as two rows of tokens, the input x above the target y, with an
+    arrow from each input at t + 1 down to the target at t it equals.
+
+    Args:
+        inputs, targets: the T token texts of x and y (see `show_char`).
+    """
+    T = len(inputs)
+    if len(targets) != T:
+        raise ValueError(f"got {T} inputs and {len(targets)} targets; pass one each")
+    fig, ax = plt.subplots(figsize=(min(FULL_WIDTH, 0.42 * T + 1), 1.9))
+    for t in range(T):
+        for row, tokens, color in ((1, inputs, "#dbe9f6"), (0, targets, "#fde2c8")):
+            ax.add_patch(plt.Rectangle((t - 0.45, row - 0.35), 0.9, 0.7, color=color))
+            ax.text(t, row, tokens[t], ha="center", va="center", fontsize=10)
+        if t + 1 < T:
+            arrow = {"arrowstyle": "->", "color": "0.6", "lw": 0.8}
+            ax.annotate("", xy=(t, 0.38), xytext=(t + 1, 0.62), arrowprops=arrow)
+    ax.set(xlim=(-1.6, T - 0.4), ylim=(-0.5, 1.5), xlabel="position t")
+    ax.set_yticks([0, 1], ["target y", "input x"])
+    ax.set_xticks(range(T), [str(t) for t in range(T)], fontsize=9)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def spread_labels(
+    points: torch.Tensor, min_distance: float = 0.045, steps: int = 300
+) -> torch.Tensor:
+    """Positions for the labels of `points` (N, 2), in the same units, pushed apart
+    until no two are closer than `min_distance` times the data's extent, each as close
+    to its own point as that allows. Labels of coinciding points then stay readable."""
+    points = _cpu(points)
+    extent = (points.max(0).values - points.min(0).values).clamp_min(1e-12)
+    unit = (points - points.min(0).values) / extent  # both axes to 0..1
+    # a small start on a circle, so that labels of identical points can part
+    angle = torch.arange(len(points)) * 2.4  # radians: consecutive ones far apart
+    labels = unit + 1e-3 * torch.stack([angle.cos(), angle.sin()], dim=1)
+    for _ in range(steps):
+        offset = labels[:, None] - labels[None]  # (N, N, 2)
+        distance = offset.norm(dim=-1).fill_diagonal_(float("inf"))
+        push = (min_distance - distance).clamp_min(0) / distance.clamp_min(1e-9)
+        labels = (
+            labels + 0.5 * (push[..., None] * offset).sum(1) + 0.05 * (unit - labels)
+        )
+    return labels * extent + points.min(0).values
+
+
+def plot_labelled_points(
+    points: torch.Tensor,
+    labels: Sequence[str],
+    colors: Sequence[str],
+    *,
+    ax: Axes | None = None,
+    fontsize: float = 11,
+) -> Axes:
+    """A 2-D map of labelled points (a PCA of embeddings): each label placed by
+    `spread_labels`, with a thin line to its point when it had to move."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(FULL_WIDTH, 7.4))
+    points = _cpu(points)
+    placed = spread_labels(points)
+    extent = points.max(0).values - points.min(0).values
+    moved = ((placed - points) / extent).norm(dim=-1) > 0.01
+    for point, spot, label, color, far in zip(points, placed, labels, colors, moved):
+        if far:  # a dot where the point is, a thin line to its label
+            ax.plot(*zip(point.tolist(), spot.tolist()), color=color, linewidth=0.6)
+            ax.plot(*point.tolist(), "o", color=color, markersize=2.5)
+        ax.text(
+            *spot.tolist(),
+            label,
+            color=color,
+            fontsize=fontsize,
+            ha="center",
+            va="center",
+            fontweight="bold",
+            zorder=3,
+        )
+    pad = 0.1 * (points.max(0).values - points.min(0).values)
+    ax.set_xlim(points[:, 0].min() - pad[0], points[:, 0].max() + pad[0])
+    ax.set_ylim(points[:, 1].min() - pad[1], points[:, 1].max() + pad[1])
+    return ax

@@ -136,7 +136,9 @@ def attention_explorer(model: torch.nn.Module, tokenizer, text: str) -> ipywidge
                 causal,
             )
         labels = [viz.show_char(tokenizer.decode([i])) for i in ids]
-        size = min(9.0, 2.5 + 0.12 * len(ids))
+        # 0.18 inch (18 px) a token keeps 9-point labels apart for texts of up to
+        # about 45 tokens; longer ones label every k-th token
+        size = min(8.6, 1.5 + 0.18 * len(ids))
         _, ax = plt.subplots(figsize=(size + 1, size))
         viz.plot_matrix(
             weights[head],
@@ -150,7 +152,10 @@ def attention_explorer(model: torch.nn.Module, tokenizer, text: str) -> ipywidge
                 f"{'causal' if causal else 'no mask (future visible)'}"
             ),
         )
-        ax.tick_params(labelsize=6, length=0)
+        ax.tick_params(labelsize=9, length=0)
+        every = -(-len(ids) // 45)
+        ax.set_xticks(range(0, len(ids), every), labels[::every])
+        ax.set_yticks(range(0, len(ids), every), labels[::every])
         ax.set_xlabel("key (attended to)")
         ax.set_ylabel("query")
         plt.show()
@@ -568,3 +573,60 @@ def _encode_prompt(tokenizer, text: str) -> list[int] | None:
         print("type a prompt")
         return None
     return ids
+
+
+def translation_explorer(
+    model: torch.nn.Module,
+    src_tokenizer,
+    tgt_tokenizer,
+    text: str,
+    *,
+    specials: Sequence[str] = ("<pad>", "<bos>", "<eos>"),
+) -> ipywidgets.VBox:
+    """Type a source sentence; see the greedy translation and, per decoder layer, the
+    cross-attention averaged over heads (which source words each output token reads).
+
+    Args:
+        model: a trained `tinytx.Seq2Seq`, in eval mode.
+        src_tokenizer, tgt_tokenizer: word-level tokenizers with `encode(list of
+            words) -> ids`, `decode(ids) -> list of tokens` and `itos` (the vocabulary);
+            `encode` raises ValueError on an unknown word.
+        text: the starting sentence.
+        specials: target tokens left out of the printed translation.
+    """
+    config = model.config
+    box = ipywidgets.Text(
+        value=text,
+        description="words",
+        continuous_update=False,
+        layout=ipywidgets.Layout(width="520px"),
+    )
+
+    def draw(text: str) -> None:
+        words = text.lower().replace("-", " ").split()
+        try:
+            if not 1 <= len(words) <= config.block_size:
+                raise ValueError(f"type 1 to {config.block_size} words")
+            src = torch.tensor([src_tokenizer.encode(words)])
+        except ValueError as error:
+            known = [w for w in src_tokenizer.itos if w not in specials]
+            print(error, "| vocabulary:", " ".join(known))
+            return
+        with torch.no_grad():
+            out = model.translate(src)
+            _, cache = model.run_with_cache(src, out[:, :-1])
+        predicted = tgt_tokenizer.decode(out[0, 1:].tolist())
+        print("translation:", "".join(p for p in predicted if p not in specials))
+        maps = torch.stack(
+            [
+                cache[f"decoder.{i}.cross_attn.weights"][0].mean(0)
+                for i in range(config.n_layer)
+            ]
+        )
+        titles = [f"layer {i}, mean of the heads" for i in range(config.n_layer)]
+        viz.plot_attention_heads(
+            maps, query_labels=predicted, key_labels=words, titles=titles
+        )
+        plt.show()
+
+    return ipywidgets.VBox([box, ipywidgets.interactive_output(draw, {"text": box})])
