@@ -208,6 +208,37 @@ def test_chapter_has_colab_link_numbered_exercises_and_folded_solutions(
     assert "def " in first.locator(".cell_input").inner_text()
 
 
+# Code, text outputs and display maths that do not fit their box at 1280 px: a box that
+# scrolls sideways, or an equation that runs past the article's right edge.
+OVERFLOWING = """() => {
+  const right = document.querySelector('article').getBoundingClientRect().right;
+  const boxes = [...new Set(document.querySelectorAll(
+    'div.cell_input pre, div.cell_output pre, div.cell_output .output, '
+    + 'article .highlight pre'))];
+  const maths = [...document.querySelectorAll('mjx-container[display="true"]')];
+  return boxes.filter(e => e.scrollWidth > e.clientWidth + 1)
+    .map(e => 'code/output: ' + e.textContent.trim().slice(0, 70))
+    .concat(maths.filter(e => e.scrollWidth > e.clientWidth + 1
+                              || e.getBoundingClientRect().right > right + 1)
+      .map(e => 'equation: ' + e.textContent.slice(0, 50)));
+}"""
+
+
+@pytest.mark.parametrize("page_path", CHAPTERS)
+def test_chapter_code_outputs_and_equations_fit_on_desktop(visit, page_path):
+    """88 characters of code fit the box (book/_static/tinytx.css); long text output
+    lines wrap; no display equation is cut off. Folded solutions are opened first."""
+    page = visit(page_path).page
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    assert page.evaluate(OVERFLOWING) == []
+    # the check sees a line of 120 characters in a code box of this page
+    page.evaluate("""() => {
+      const pre = document.querySelector('div.cell_input pre');
+      pre.textContent = 'x = ' + '1 + '.repeat(29);
+    }""")
+    assert len(page.evaluate(OVERFLOWING)) == 1
+
+
 def test_softmax_chapter_widget_renders_a_slider(visit):
     v = visit("notebooks/05_softmax.html")
     slider = v.page.locator(".widget-slider").first
