@@ -76,6 +76,7 @@ $(ASSETS_STAMP): package.json package-lock.json Makefile
 	cp node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js \
 		node_modules/@jupyter-widgets/html-manager/dist/*.{woff,woff2,ttf,eot,svg} \
 		$(ASSETS)/@jupyter-widgets/html-manager/dist/
+	mkdir -p $(ASSETS)/anywidget && cp node_modules/anywidget/dist/index.js $(ASSETS)/anywidget/
 	cp -r node_modules/mathjax/es5 $(ASSETS)/mathjax
 	cp node_modules/mathjax/LICENSE $(ASSETS)/mathjax/
 	touch $@

@@ -4,23 +4,29 @@ Run by `make browser-test` (part of `make test`) after `make book`. It serves
 `_build/html` on 127.0.0.1, aborts every request that leaves it (the site must be
 offline-complete), and for every page checks: no failed request and no console error,
 every image loaded, all maths typeset by MathJax, and on chapter pages the Colab link,
-numbered exercises and a working "Show solution". Chapter 05's widget must render its
-slider. Screenshots of every page at desktop (1280 px) and phone (390 px) widths go to
-`_build/screenshots/`. Chromium is Debian's (`CHROMIUM`, default /usr/bin/chromium).
+numbered exercises and a working "Show solution". Chapter 05's temperature widget must
+run in the page: moving its slider must redraw it with tinytx.softmax's numbers. On
+every chapter no code, output or equation overflows at 1280 px. Screenshots of every
+page at desktop (1280 px) and phone (390 px) widths go to `_build/screenshots/`.
+Chromium is Debian's (`CHROMIUM`, default /usr/bin/chromium).
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import threading
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from playwright.sync_api import Page, sync_playwright
+
+import tinytx
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
@@ -239,8 +245,48 @@ def test_chapter_code_outputs_and_equations_fit_on_desktop(visit, page_path):
     assert len(page.evaluate(OVERFLOWING)) == 1
 
 
-def test_softmax_chapter_widget_renders_a_slider(visit):
+def _saved_widget_state(notebook: str, marker: str) -> dict:
+    """The saved state of the notebook's anywidget whose front end contains `marker`."""
+    saved = json.loads((ROOT / "notebooks" / notebook).read_text(encoding="utf-8"))
+    states = saved["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]
+    found = [
+        m["state"]
+        for m in states["state"].values()
+        if marker in m["state"].get("_esm", "")
+    ]
+    assert len(found) == 1, f"{notebook}: {len(found)} widgets with {marker!r}"
+    return found[0]
+
+
+def test_softmax_chapter_widget_computes_in_the_page(visit):
+    """The temperature widget runs with no kernel: moving its slider redraws the bars,
+    and the probabilities it shows are tinytx.softmax's for the saved logits."""
     v = visit("notebooks/05_softmax.html")
-    slider = v.page.locator(".widget-slider").first
-    slider.wait_for(state="visible", timeout=15_000)
+    widget = v.page.locator(".tinytx-temperature")
+    widget.wait_for(state="visible", timeout=15_000)
+    logits = torch.tensor(
+        _saved_widget_state("05_softmax.ipynb", "tinytx-temperature")["logits"],
+        dtype=torch.float64,
+    )
+    first_bars = []
+    for temperature in (0.25, 1.0, 4.0):
+        v.page.evaluate(
+            """(t) => {
+              const slider = document.querySelector('.tinytx-temperature input');
+              slider.value = Math.log10(t);
+              slider.dispatchEvent(new Event('input'));
+            }""",
+            temperature,
+        )
+        shown = float(widget.get_attribute("data-temperature"))
+        assert shown == pytest.approx(temperature, rel=0.025)  # slider steps of 0.01
+        probs = json.loads(widget.get_attribute("data-probs"))
+        expected = tinytx.softmax(logits, temperature=shown)
+        assert probs == pytest.approx(expected.tolist(), abs=1e-12)
+        first_bars.append(
+            widget.locator("span[style*='background']").first.evaluate(
+                "bar => bar.style.width"
+            )
+        )
+    assert len(set(first_bars)) == 3, f"the bars did not change: {first_bars}"
     assert v.problems == []

@@ -1,0 +1,77 @@
+"""Widgets that compute in the browser (tinytx.teach.live): the Python side, and the
+JavaScript run under Node, compute the same numbers as the package."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import anywidget
+import pytest
+import torch
+
+import tinytx
+from tinytx.teach import live
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_js(module: Path, expression: str):
+    """The JSON value of `expression` evaluated with the module's exports in scope."""
+    script = (
+        f"import * as m from {json.dumps(module.as_uri())};\n"
+        f"console.log(JSON.stringify({expression}));"
+    )
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", script],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_temperature_widget_state_and_probs():
+    logits = torch.tensor([3.2, 2.1, 1.6, 0.4, -0.8, -1.5])
+    widget = live.TemperatureWidget(logits, list("abcdef"), temperature=0.5)
+    assert widget.logits == pytest.approx(logits.tolist())
+    assert widget.labels == list("abcdef") and widget.temperature == 0.5
+    torch.testing.assert_close(widget.probs, tinytx.softmax(logits / 0.5))
+    state = widget.get_state()
+    assert "tinytx-temperature" in state["_esm"]  # the front end travels with the state
+    assert state["_model_module"] == "anywidget"
+
+
+def test_temperature_widget_rejects_bad_input():
+    with pytest.raises(ValueError, match="one label per logit"):
+        live.TemperatureWidget([1.0, 2.0], ["a"])
+    with pytest.raises(ValueError, match="low <= temperature <= high"):
+        live.TemperatureWidget([1.0, 2.0], temperature=20.0)
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.5, 1.0, 3.7, 10.0])
+def test_the_page_computes_the_packages_softmax(temperature):
+    generator = torch.Generator().manual_seed(0)
+    cases = [
+        torch.randn(6, generator=generator) * 3,
+        torch.tensor([1000.0, 1001.0, 1002.0]),  # overflows without the max shift
+        torch.tensor([0.0, -200.0, -5.0]),
+    ]
+    module = ROOT / "tinytx" / "teach" / "js" / "temperature.js"
+    for logits in cases:
+        js = run_js(module, f"m.softmax({logits.tolist()}, {temperature})")
+        expected = tinytx.softmax(logits.double(), temperature=temperature)
+        torch.testing.assert_close(torch.tensor(js, dtype=torch.float64), expected)
+        entropy = run_js(
+            module, f"m.entropy(m.softmax({logits.tolist()}, {temperature}))"
+        )
+        p = expected[expected > 0]
+        assert entropy == pytest.approx(-(p * p.log()).sum().item(), abs=1e-9)
+
+
+def test_the_book_serves_the_same_anywidget_as_python():
+    """package.json's anywidget (copied into the site) matches the Python package,
+    whose state format the saved notebooks use."""
+    lock = json.loads((ROOT / "package-lock.json").read_text(encoding="utf-8"))
+    assert (
+        lock["packages"]["node_modules/anywidget"]["version"] == anywidget.__version__
+    )

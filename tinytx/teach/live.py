@@ -1,0 +1,72 @@
+"""Widgets whose work happens in the browser, so they stay live in the rendered book.
+
+Each is an `anywidget.AnyWidget`: its front end is an ES module in `tinytx/teach/js/`,
+and everything it computes follows from the widget's synced state. In a notebook the
+state syncs with Python both ways; in the book, which has no kernel, the html-manager
+gives the module the state saved when the chapter ran, and the maths runs in
+JavaScript. Each widget also says, in Python, what its page computes (`probs`), so
+the tests can compare the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import anywidget
+import torch
+import traitlets
+
+from tinytx.nn.functional import softmax
+
+JS = Path(__file__).parent / "js"
+
+
+class TemperatureWidget(anywidget.AnyWidget):
+    """A temperature slider over softmax(logits / T), drawn as bars.
+
+    The slider is logarithmic between `low` and `high`, so T = 0.1, 1 and 10 sit evenly
+    spaced and T = 1, the distribution itself, can start in the middle.
+    """
+
+    _esm = JS / "temperature.js"
+    logits = traitlets.List(traitlets.Float()).tag(sync=True)
+    labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    temperature = traitlets.Float(1.0).tag(sync=True)
+    low = traitlets.Float(0.1).tag(sync=True)
+    high = traitlets.Float(10.0).tag(sync=True)
+
+    def __init__(
+        self,
+        logits: torch.Tensor | Sequence[float],
+        labels: Sequence[str] | None = None,
+        *,
+        temperature: float = 1.0,
+        low: float = 0.1,
+        high: float = 10.0,
+    ) -> None:
+        """logits: (V,) scores; labels: V names for the bars (default: the indices)."""
+        values = torch.as_tensor(logits, dtype=torch.float32).flatten().tolist()
+        names = [str(i) for i in range(len(values))] if labels is None else labels
+        if len(names) != len(values) or not values:
+            raise ValueError(
+                f"got {len(values)} logits and {len(names)} labels; pass one label "
+                "per logit, and at least one"
+            )
+        if not 0 < low <= temperature <= high:
+            raise ValueError(
+                f"need 0 < low <= temperature <= high, got low={low}, "
+                f"temperature={temperature}, high={high}"
+            )
+        super().__init__(
+            logits=values,
+            labels=[str(n) for n in names],
+            temperature=temperature,
+            low=low,
+            high=high,
+        )
+
+    @property
+    def probs(self) -> torch.Tensor:
+        """(V,) softmax(logits / temperature): the bars the page draws."""
+        return softmax(torch.tensor(self.logits), temperature=self.temperature)
