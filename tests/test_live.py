@@ -75,3 +75,27 @@ def test_the_book_serves_the_same_anywidget_as_python():
     assert (
         lock["packages"]["node_modules/anywidget"]["version"] == anywidget.__version__
     )
+
+
+def test_sinusoid_explorer_state_and_slices():
+    widget = live.SinusoidExplorer(128, 64, position=20, dimension=6)
+    table = tinytx.sinusoidal_positions(128, 64)
+    torch.testing.assert_close(widget.row, table[20])
+    torch.testing.assert_close(widget.column, table[:, 6])
+    assert "tinytx-sinusoids" in widget.get_state()["_esm"]
+    with pytest.raises(ValueError, match="even d"):
+        live.SinusoidExplorer(10, 7)
+    with pytest.raises(ValueError, match="position must be in 0..9"):
+        live.SinusoidExplorer(10, 8, position=10)
+
+
+@pytest.mark.parametrize(("T", "d"), [(1, 2), (7, 6), (128, 64), (300, 192)])
+def test_the_page_computes_the_packages_sinusoidal_table(T, d):
+    module = ROOT / "tinytx" / "teach" / "js" / "sinusoids.js"
+    js = torch.tensor(
+        run_js(module, f"m.sinusoidalTable({T}, {d})"), dtype=torch.float64
+    )
+    # tinytx computes in float32; an angle near 300 radians carries its rounding
+    torch.testing.assert_close(
+        js.float(), tinytx.sinusoidal_positions(T, d), atol=1e-4, rtol=0
+    )

@@ -290,3 +290,36 @@ def test_softmax_chapter_widget_computes_in_the_page(visit):
         )
     assert len(set(first_bars)) == 3, f"the bars did not change: {first_bars}"
     assert v.problems == []
+
+
+def _move(page, selector: str, value: float) -> None:
+    """Set a range input's value and fire the event a user's drag fires."""
+    page.evaluate(
+        """([selector, value]) => {
+          const input = document.querySelector(selector);
+          input.value = value;
+          input.dispatchEvent(new Event('input'));
+        }""",
+        [selector, value],
+    )
+
+
+def test_positional_chapter_widget_computes_in_the_page(visit):
+    """The sinusoid explorer runs with no kernel: its sliders redraw the heat map and
+    the curves, whose values are tinytx.sinusoidal_positions'."""
+    v = visit("notebooks/03_positional_encoding.html")
+    widget = v.page.locator(".tinytx-sinusoids")
+    widget.wait_for(state="visible", timeout=15_000)
+    state = _saved_widget_state("03_positional_encoding.ipynb", "tinytx-sinusoids")
+    table = tinytx.sinusoidal_positions(state["T"], state["d"])
+    pictures = []
+    for position, dimension in [(state["position"], state["dimension"]), (37, 11)]:
+        _move(v.page, ".tinytx-sinusoids input", position)
+        _move(v.page, ".tinytx-sinusoids label:nth-of-type(2) input", dimension)
+        row = torch.tensor(json.loads(widget.get_attribute("data-row")))
+        column = torch.tensor(json.loads(widget.get_attribute("data-column")))
+        torch.testing.assert_close(row, table[position], atol=1e-4, rtol=0)
+        torch.testing.assert_close(column, table[:, dimension], atol=1e-4, rtol=0)
+        pictures.append(widget.locator("canvas").evaluate("c => c.toDataURL()"))
+    assert pictures[0] != pictures[1], "moving the sliders did not redraw the heat map"
+    assert v.problems == []

@@ -18,6 +18,7 @@ import torch
 import traitlets
 
 from tinytx.nn.functional import softmax
+from tinytx.nn.positional import sinusoidal_positions
 
 JS = Path(__file__).parent / "js"
 
@@ -70,3 +71,37 @@ class TemperatureWidget(anywidget.AnyWidget):
     def probs(self) -> torch.Tensor:
         """(V,) softmax(logits / temperature): the bars the page draws."""
         return softmax(torch.tensor(self.logits), temperature=self.temperature)
+
+
+class SinusoidExplorer(anywidget.AnyWidget):
+    """Sliders for a position and a dimension of the (T, d) sinusoidal table: the table
+    as a heat map with both outlined, the dimension as a wave over all positions and
+    the position's whole vector. The page computes the table itself."""
+
+    _esm = JS / "sinusoids.js"
+    T = traitlets.Int().tag(sync=True)
+    d = traitlets.Int().tag(sync=True)
+    position = traitlets.Int(0).tag(sync=True)
+    dimension = traitlets.Int(0).tag(sync=True)
+
+    def __init__(
+        self, T: int, d: int, *, position: int = 0, dimension: int = 0
+    ) -> None:
+        if T < 1 or d < 2 or d % 2:
+            raise ValueError(f"need T >= 1 and an even d >= 2, got T={T}, d={d}")
+        if not (0 <= position < T and 0 <= dimension < d):
+            raise ValueError(
+                f"position must be in 0..{T - 1} and dimension in 0..{d - 1}, got "
+                f"position={position}, dimension={dimension}"
+            )
+        super().__init__(T=T, d=d, position=position, dimension=dimension)
+
+    @property
+    def row(self) -> torch.Tensor:
+        """(d,) the chosen position's vector, as the page draws it."""
+        return sinusoidal_positions(self.T, self.d)[self.position]
+
+    @property
+    def column(self) -> torch.Tensor:
+        """(T,) the chosen dimension over all positions."""
+        return sinusoidal_positions(self.T, self.d)[:, self.dimension]

@@ -113,45 +113,6 @@ def attention_explorer(model: torch.nn.Module, tokenizer, text: str) -> ipywidge
     return ipywidgets.VBox([controls, text_box, output])
 
 
-def table_slices_explorer(
-    table: torch.Tensor,
-    *,
-    row_name: str = "position",
-    col_name: str = "dimension",
-    row: int = 0,
-    col: int = 0,
-) -> ipywidgets.VBox:
-    """Sliders for a row and a column of a table, redrawing
-    `viz.plot_table_slices` on every move.
-
-    For a positional encoding: pick a position and a dimension, and see them
-    highlighted on the heat map, the dimension as a wave over positions, and
-    the position's whole vector.
-
-    Args:
-        table: (R, C) values, e.g.
-            `tinytx.sinusoidal_positions(T, d)` or a learned table.
-        row_name, col_name: what rows and columns are, for the slider and axis labels.
-        row, col: where the sliders start.
-    """
-    table = table.detach().to("cpu", torch.float32)
-    rows, cols = table.shape
-    style, layout = {"description_width": "initial"}, ipywidgets.Layout(width="420px")
-    row_slider = ipywidgets.IntSlider(
-        value=row, min=0, max=rows - 1, description=row_name, style=style, layout=layout
-    )
-    col_slider = ipywidgets.IntSlider(
-        value=col, min=0, max=cols - 1, description=col_name, style=style, layout=layout
-    )
-
-    def draw(row: int, col: int) -> None:
-        viz.plot_table_slices(table, row, col, row_name=row_name, col_name=col_name)
-        plt.show()
-
-    output = ipywidgets.interactive_output(draw, {"row": row_slider, "col": col_slider})
-    return ipywidgets.VBox([ipywidgets.HBox([row_slider, col_slider]), output])
-
-
 # -------------------------------------------------------- tokenizers (chapter 01)
 
 # Pastel backgrounds cycled over the tokens, so that neighbouring tokens always differ.
