@@ -99,3 +99,35 @@ def test_the_page_computes_the_packages_sinusoidal_table(T, d):
     torch.testing.assert_close(
         js.float(), tinytx.sinusoidal_positions(T, d), atol=1e-4, rtol=0
     )
+
+
+def test_activation_explorer_state_and_values():
+    widget = live.ActivationExplorer(activation="GELU", x0=-1.0)
+    value, slope = widget.value_and_slope
+    assert value == pytest.approx(-0.158655, abs=1e-6)
+    assert slope == pytest.approx(-0.083315, abs=1e-6)
+    assert "tinytx-activations" in widget.get_state()["_esm"]
+    with pytest.raises(ValueError, match="unknown activation"):
+        live.ActivationExplorer(["Swish"])
+    with pytest.raises(ValueError, match="outside x_range"):
+        live.ActivationExplorer(x0=9.0)
+
+
+@pytest.mark.parametrize("name", list(live.ACTIVATIONS))
+def test_the_page_computes_the_activations_and_slopes_of_pytorch(name):
+    xs = torch.linspace(-6, 6, 121, dtype=torch.float64)
+    module = ROOT / "tinytx" / "teach" / "js" / "activations.js"
+    f, slope = run_js(
+        module,
+        f"[{xs.tolist()}.map(m.ACTIVATIONS[{json.dumps(name)}][0]), "
+        f"{xs.tolist()}.map(m.ACTIVATIONS[{json.dumps(name)}][1])]",
+    )
+    x = xs.clone().requires_grad_(True)
+    y = live.ACTIVATIONS[name](x)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    # erf in JavaScript is an approximation good to 1.5e-7 (Abramowitz & Stegun)
+    close = {"atol": 1e-6, "rtol": 0}
+    torch.testing.assert_close(
+        torch.tensor(f, dtype=torch.float64), y.detach(), **close
+    )
+    torch.testing.assert_close(torch.tensor(slope, dtype=torch.float64), grad, **close)

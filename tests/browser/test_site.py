@@ -27,6 +27,7 @@ import yaml
 from playwright.sync_api import Page, sync_playwright
 
 import tinytx
+from tinytx.teach import live
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
@@ -322,4 +323,29 @@ def test_positional_chapter_widget_computes_in_the_page(visit):
         torch.testing.assert_close(column, table[:, dimension], atol=1e-4, rtol=0)
         pictures.append(widget.locator("canvas").evaluate("c => c.toDataURL()"))
     assert pictures[0] != pictures[1], "moving the sliders did not redraw the heat map"
+    assert v.problems == []
+
+
+def test_activation_chapter_widget_computes_in_the_page(visit):
+    """The activation explorer runs with no kernel: choosing an activation and moving
+    x0 redraws it, and f(x0) and f'(x0) are PyTorch's (autograd for the slope)."""
+    v = visit("notebooks/07_feed_forward.html")
+    widget = v.page.locator(".tinytx-activations")
+    widget.wait_for(state="visible", timeout=15_000)
+    pictures = []
+    for name, x0 in [("ReLU", -1.0), ("GELU", -1.0), ("SiLU", 2.5)]:
+        v.page.select_option(".tinytx-activations select", name)
+        _move(v.page, ".tinytx-activations input", x0)
+        assert widget.get_attribute("data-activation") == name
+        x = torch.tensor([float(widget.get_attribute("data-x0"))], requires_grad=True)
+        y = live.ACTIVATIONS[name](x.double())
+        (slope,) = torch.autograd.grad(y.sum(), x)
+        assert float(widget.get_attribute("data-value")) == pytest.approx(
+            y.item(), abs=1e-6
+        )
+        assert float(widget.get_attribute("data-slope")) == pytest.approx(
+            slope.item(), abs=1e-6
+        )
+        pictures.append(widget.locator("svg").first.inner_html())
+    assert len(set(pictures)) == 3, "changing the controls did not redraw the curves"
     assert v.problems == []

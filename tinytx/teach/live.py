@@ -15,6 +15,7 @@ from pathlib import Path
 
 import anywidget
 import torch
+import torch.nn.functional as F
 import traitlets
 
 from tinytx.nn.functional import softmax
@@ -105,3 +106,53 @@ class SinusoidExplorer(anywidget.AnyWidget):
     def column(self) -> torch.Tensor:
         """(T,) the chosen dimension over all positions."""
         return sinusoidal_positions(self.T, self.d)[:, self.dimension]
+
+
+# The activations the page can compute, as PyTorch computes them.
+ACTIVATIONS = {
+    "ReLU": F.relu,
+    "GELU": F.gelu,
+    "GELU (tanh approx.)": lambda x: F.gelu(x, approximate="tanh"),
+    "SiLU": F.silu,
+}
+
+
+class ActivationExplorer(anywidget.AnyWidget):
+    """Pick an activation and an input x0: every activation's curve and slope, the
+    chosen one bold with its tangent at x0 and both values. The page computes them."""
+
+    _esm = JS / "activations.js"
+    names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    activation = traitlets.Unicode().tag(sync=True)
+    x0 = traitlets.Float(-1.0).tag(sync=True)
+    x_range = traitlets.List(traitlets.Float()).tag(sync=True)
+
+    def __init__(
+        self,
+        names: Sequence[str] = tuple(ACTIVATIONS),
+        *,
+        activation: str | None = None,
+        x0: float = -1.0,
+        x_range: tuple[float, float] = (-4.0, 4.0),
+    ) -> None:
+        unknown = [n for n in names if n not in ACTIVATIONS]
+        if unknown or not names:
+            raise ValueError(
+                f"unknown activation(s) {unknown}; choose from {list(ACTIVATIONS)}"
+            )
+        activation = names[-1] if activation is None else activation
+        if activation not in names:
+            raise ValueError(f"activation {activation!r} is not among {list(names)}")
+        if not x_range[0] <= x0 <= x_range[1]:
+            raise ValueError(f"x0 = {x0} is outside x_range {x_range}")
+        super().__init__(
+            names=list(names), activation=activation, x0=x0, x_range=list(x_range)
+        )
+
+    @property
+    def value_and_slope(self) -> tuple[float, float]:
+        """(f(x0), f'(x0)) of the chosen activation by autograd: what the page shows."""
+        x = torch.tensor([self.x0], requires_grad=True)
+        y = ACTIVATIONS[self.activation](x)
+        (slope,) = torch.autograd.grad(y.sum(), x)
+        return y.item(), slope.item()

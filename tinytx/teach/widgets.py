@@ -308,53 +308,6 @@ def next_token_explorer(
     return ipywidgets.VBox([text_box, slider, output])
 
 
-def activation_explorer(
-    activations: dict, x_range: tuple[float, float] = (-4.0, 4.0)
-) -> ipywidgets.VBox:
-    """Pick an activation and an input x0: see f and f' with the
-    tangent at x0 and both values.
-
-    Args:
-        activations: {name: elementwise function of a tensor}, e.g.
-            {"ReLU": F.relu, "GELU": F.gelu}.
-        x_range: the interval of inputs drawn; the slider moves x0 inside it.
-    """
-    names = list(activations)
-    choice = ipywidgets.Dropdown(
-        options=names, value=names[-1], description="activation"
-    )
-    point = ipywidgets.FloatSlider(
-        value=-1.0,
-        min=x_range[0],
-        max=x_range[1],
-        step=0.05,
-        description="x0",
-        continuous_update=True,
-        readout_format=".2f",
-        layout=ipywidgets.Layout(width="420px"),
-    )
-
-    def draw(name: str, x0: float) -> None:
-        (value,), (slope,) = viz.activation_curves(
-            activations[name], torch.tensor([x0])
-        )
-        fig = viz.plot_activations(activations, x_range, highlight=name, mark=x0)
-        fig.suptitle(
-            f"{name}:  f({x0:.2f}) = {value:.4f}    f'({x0:.2f}) = {slope:.4f}",
-            fontsize=10,
-        )
-        fig.tight_layout()
-        plt.show()
-
-    return ipywidgets.VBox(
-        [
-            choice,
-            point,
-            ipywidgets.interactive_output(draw, {"name": choice, "x0": point}),
-        ]
-    )
-
-
 def generation_playground(
     model: torch.nn.Module, tokenizer, prompt: str = "ROMEO:\n", *, seed: int = 0
 ) -> ipywidgets.VBox:
