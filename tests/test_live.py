@@ -131,3 +131,33 @@ def test_the_page_computes_the_activations_and_slopes_of_pytorch(name):
         torch.tensor(f, dtype=torch.float64), y.detach(), **close
     )
     torch.testing.assert_close(torch.tensor(slope, dtype=torch.float64), grad, **close)
+
+
+def test_embedding_explorer_state_and_neighbours():
+    weight = torch.randn(20, 16, generator=torch.Generator().manual_seed(0))
+    widget = live.EmbeddingExplorer(
+        weight, [chr(97 + i) for i in range(20)], index=3, k=5
+    )
+    assert len(widget.table) == 20 and len(widget.table[0]) == 16
+    unit = torch.nn.functional.normalize(weight.double(), dim=1)
+    similarity = unit @ unit[3]
+    similarity[3] = -2
+    expected = similarity.topk(5)
+    assert [i for i, _ in widget.neighbours] == expected.indices.tolist()
+    sims = [s for _, s in widget.neighbours]
+    assert sims == pytest.approx(expected.values.tolist(), abs=1e-6)  # 6-decimal state
+    with pytest.raises(ValueError, match="one per row"):
+        live.EmbeddingExplorer(weight, ["a"])
+    with pytest.raises(ValueError, match="0 <= index < 20"):
+        live.EmbeddingExplorer(weight, index=20)
+
+
+def test_the_page_ranks_the_same_neighbours_as_python():
+    weight = torch.randn(30, 12, generator=torch.Generator().manual_seed(1))
+    widget = live.EmbeddingExplorer(weight, index=7, k=6)
+    module = ROOT / "tinytx" / "teach" / "js" / "embeddings.js"
+    pairs = run_js(module, f"m.nearest({json.dumps(widget.table)}, 7, 6)")
+    assert [i for i, _ in pairs] == [i for i, _ in widget.neighbours]
+    assert [s for _, s in pairs] == pytest.approx(
+        [s for _, s in widget.neighbours], abs=1e-12
+    )

@@ -349,3 +349,30 @@ def test_activation_chapter_widget_computes_in_the_page(visit):
         pictures.append(widget.locator("svg").first.inner_html())
     assert len(set(pictures)) == 3, "changing the controls did not redraw the curves"
     assert v.problems == []
+
+
+def test_embedding_chapter_widget_computes_in_the_page(visit):
+    """The embedding explorer runs with no kernel: picking a token re-ranks the rows of
+    the saved table, and the neighbours are Python's (cosine similarity)."""
+    v = visit("notebooks/02_embeddings.html")
+    widget = v.page.locator(".tinytx-embeddings")
+    widget.wait_for(state="visible", timeout=15_000)
+    state = _saved_widget_state("02_embeddings.ipynb", "tinytx-embeddings")
+    table = torch.tensor(state["table"], dtype=torch.float64)
+    unit = table / table.norm(dim=1, keepdim=True)
+    shown = []
+    for label in ("e", "T", "?"):
+        index = state["labels"].index(label)
+        v.page.select_option(".tinytx-embeddings select", str(index))
+        assert widget.get_attribute("data-index") == str(index)
+        pairs = json.loads(widget.get_attribute("data-neighbours"))
+        similarity = unit @ unit[index]
+        similarity[index] = -2  # a token is not its own neighbour
+        expected = similarity.topk(state["k"])
+        assert [i for i, _ in pairs] == expected.indices.tolist()
+        assert [s for _, s in pairs] == pytest.approx(
+            expected.values.tolist(), abs=1e-9
+        )
+        shown.append(widget.locator("svg").inner_html())
+    assert len(set(shown)) == 3, "picking a token did not redraw its row"
+    assert v.problems == []

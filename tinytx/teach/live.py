@@ -156,3 +156,53 @@ class ActivationExplorer(anywidget.AnyWidget):
         y = ACTIVATIONS[self.activation](x)
         (slope,) = torch.autograd.grad(y.sum(), x)
         return y.item(), slope.item()
+
+
+class EmbeddingExplorer(anywidget.AnyWidget):
+    """Pick a token: its embedding row as bars and its k nearest neighbours by cosine
+    similarity. The whole table travels in the widget's state (rounded to 6 decimals),
+    and the page ranks the rows itself."""
+
+    _esm = JS / "embeddings.js"
+    table = traitlets.List(traitlets.List(traitlets.Float())).tag(sync=True)
+    labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    index = traitlets.Int(0).tag(sync=True)
+    k = traitlets.Int(8).tag(sync=True)
+
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        labels: Sequence[str] | None = None,
+        *,
+        index: int = 0,
+        k: int = 8,
+    ) -> None:
+        """weight: (V, C) embedding table; labels: V names (default: the ids)."""
+        weight = weight.detach().to("cpu", torch.float64)
+        if weight.ndim != 2:
+            raise ValueError(f"need a (V, C) table, got shape {tuple(weight.shape)}")
+        V = len(weight)
+        names = [str(i) for i in range(V)] if labels is None else list(labels)
+        if len(names) != V:
+            raise ValueError(f"got {len(names)} labels for {V} rows; pass one per row")
+        if not (0 <= index < V and 1 <= k < V):
+            raise ValueError(
+                f"need 0 <= index < {V} and 1 <= k < {V}, got {index}, {k}"
+            )
+        rounded = [[round(v, 6) for v in row] for row in weight.tolist()]
+        super().__init__(
+            table=rounded, labels=[str(n) for n in names], index=index, k=k
+        )
+
+    @property
+    def neighbours(self) -> list[tuple[int, float]]:
+        """[(id, cosine similarity)] of the k rows nearest row `index`, as the page
+        ranks them (itself left out, ties by id)."""
+        table = torch.tensor(self.table, dtype=torch.float64)
+        unit = table / table.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        similarity = (unit @ unit[self.index]).tolist()
+        ranked = sorted(
+            (i for i in range(len(table)) if i != self.index),
+            key=lambda i: (-similarity[i], i),
+        )
+        return [(i, similarity[i]) for i in ranked[: self.k]]

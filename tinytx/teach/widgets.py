@@ -1,8 +1,10 @@
 """Interactive explorers built from core ipywidgets (7.7 on Colab and 8.x both work).
 
 Each function returns a widget; display it by making it the last expression
-of a cell. The rendered book shows no live widgets, so a chapter also draws a
-static figure of the same idea.
+of a cell. These compute in Python, so the rendered book, which has no kernel,
+shows them as they were saved, and a chapter also draws a static figure of the
+same idea. The widgets that compute in the browser, and so stay live in the
+book, are in `tinytx.teach.live`.
 """
 
 from __future__ import annotations
@@ -216,41 +218,6 @@ def tokenizer_explorer(
 
     box.observe(redraw, names="value")
     return ipywidgets.VBox([box, shown])
-
-
-def embedding_explorer(
-    weight: torch.Tensor,
-    labels: Sequence[str] | None = None,
-    *,
-    k: int = 8,
-    start: int = 0,
-) -> ipywidgets.VBox:
-    """Pick a token from a menu; see its embedding row and its k nearest neighbours.
-
-    Args:
-        weight: (V, C) embedding table, e.g. model.tok_embed.weight.
-        labels: V names for the tokens; defaults to the ids.
-        k: how many neighbours to list (by cosine similarity).
-        start: the id shown first.
-    """
-    weight = weight.detach().to("cpu", torch.float32)
-    names = (
-        [str(i) for i in range(len(weight))]
-        if labels is None
-        else [str(label) for label in labels]
-    )
-    menu = ipywidgets.Dropdown(
-        options=[(f"{name}  (id {i})", i) for i, name in enumerate(names)],
-        value=start,
-        description="token",
-        layout=ipywidgets.Layout(width="220px"),
-    )
-
-    def draw(index: int) -> None:
-        viz.plot_token_embedding(weight, index, names, k=k)
-        plt.show()
-
-    return ipywidgets.VBox([menu, ipywidgets.interactive_output(draw, {"index": menu})])
 
 
 def next_token_explorer(
