@@ -161,3 +161,41 @@ def test_the_page_ranks_the_same_neighbours_as_python():
     assert [s for _, s in pairs] == pytest.approx(
         [s for _, s in widget.neighbours], abs=1e-12
     )
+
+
+def profile_data():
+    at_init = {
+        (2, "x + f(x)"): [1.0, 2.0],
+        (2, "f(x)"): [1.5, 2.5],
+        (4, "x + f(x)"): [1.0, 1.0, 1.0, 1.0],
+        (4, "f(x)"): [4.0, 3.0, 2.0, 1.0],
+    }
+    after = {(2, "x + f(x)"): [0.5, 0.6], (2, "f(x)"): [0.0, 1e-9]}
+    return at_init, after
+
+
+def test_profile_explorer_state_and_curves():
+    widget = live.ProfileExplorer(*profile_data(), depth=2, trained_label="after 9")
+    assert widget.variants == ["x + f(x)", "f(x)"]
+    assert widget.curves == {"x + f(x)": [1.0, 2.0], "f(x)": [1.5, 2.5]}
+    widget.moment, widget.variant = "trained", "f(x)"
+    assert widget.curves == {"f(x)": [0.0, 1e-9]}
+    widget.depth = 4
+    assert widget.curves == {}  # 4 blocks were measured at initialisation only
+    with pytest.raises(ValueError, match="depth 3 was not measured"):
+        live.ProfileExplorer(*profile_data(), depth=3)
+    with pytest.raises(ValueError, match="2 blocks but 3 norms"):
+        live.ProfileExplorer({(2, "a"): [1.0, 2.0, 3.0]}, {}, depth=2)
+
+
+def test_the_page_picks_the_same_curves_as_python():
+    widget = live.ProfileExplorer(*profile_data(), depth=2)
+    module = ROOT / "tinytx" / "teach" / "js" / "profiles.js"
+    for moment, depth, variant in [
+        ("init", 4, "both"),
+        ("trained", 2, "f(x)"),
+        ("trained", 4, "both"),
+    ]:
+        widget.moment, widget.depth, widget.variant = moment, depth, variant
+        args = f"{json.dumps(widget.profiles)}, '{moment}', {depth}, '{variant}'"
+        assert run_js(module, f"m.chosenCurves({args})") == widget.curves

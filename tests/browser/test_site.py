@@ -376,3 +376,30 @@ def test_embedding_chapter_widget_computes_in_the_page(visit):
         shown.append(widget.locator("svg").inner_html())
     assert len(set(shown)) == 3, "picking a token did not redraw its row"
     assert v.problems == []
+
+
+def test_residual_chapter_widget_draws_in_the_page(visit):
+    """The gradient-profile explorer runs with no kernel: its menus redraw the curves
+    saved in its state, exactly those the chapter measured."""
+    v = visit("notebooks/06_residual_layernorm.html")
+    widget = v.page.locator(".tinytx-profiles")
+    widget.wait_for(state="visible", timeout=15_000)
+    profiles = _saved_widget_state("06_residual_layernorm.ipynb", "tinytx-profiles")[
+        "profiles"
+    ]
+    shown = []
+    for depth, variant, moment in [("16", "both", "init"), ("8", "f(x)", "trained")]:
+        for name, value in (
+            ("blocks", depth),
+            ("variant", variant),
+            ("moment", moment),
+        ):
+            v.page.select_option(f".tinytx-profiles select[aria-label='{name}']", value)
+        curves = json.loads(widget.get_attribute("data-curves"))
+        expected = {
+            k: c for k, c in profiles[moment][depth].items() if variant in ("both", k)
+        }
+        assert curves == expected
+        shown.append(widget.locator("svg").inner_html())
+    assert shown[0] != shown[1], "the menus did not redraw the plot"
+    assert v.problems == []

@@ -206,3 +206,55 @@ class EmbeddingExplorer(anywidget.AnyWidget):
             key=lambda i: (-similarity[i], i),
         )
         return [(i, similarity[i]) for i in ranked[: self.k]]
+
+
+class ProfileExplorer(anywidget.AnyWidget):
+    """Menus for a depth, a variant and a moment: the gradient norm reaching each
+    block, on a log scale, from curves measured beforehand (chapter 6's residual
+    ablation). The curves travel in the widget's state; the page draws them."""
+
+    _esm = JS / "profiles.js"
+    profiles = traitlets.Dict().tag(sync=True)
+    variants = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    depth = traitlets.Int().tag(sync=True)
+    variant = traitlets.Unicode("both").tag(sync=True)
+    moment = traitlets.Unicode("init").tag(sync=True)
+    trained_label = traitlets.Unicode("after training").tag(sync=True)
+
+    def __init__(
+        self,
+        at_init: dict,
+        after_training: dict,
+        *,
+        depth: int,
+        trained_label: str = "after training",
+    ) -> None:
+        """at_init, after_training: {(n_layer, variant name): [norm of each block]};
+        after_training may leave depths out (the page says so)."""
+        variants = list(dict.fromkeys(name for _, name in at_init))
+        profiles = {"init": {}, "trained": {}}
+        for moment, measured in (("init", at_init), ("trained", after_training)):
+            for (n_layer, name), norms in measured.items():
+                if len(norms) != n_layer:
+                    raise ValueError(
+                        f"{n_layer} blocks but {len(norms)} norms for {name}"
+                    )
+                profiles[moment].setdefault(str(n_layer), {})[name] = list(
+                    map(float, norms)
+                )
+        if str(depth) not in profiles["init"]:
+            raise ValueError(
+                f"depth {depth} was not measured; choose from {list(profiles['init'])}"
+            )
+        super().__init__(
+            profiles=profiles,
+            variants=variants,
+            depth=depth,
+            trained_label=trained_label,
+        )
+
+    @property
+    def curves(self) -> dict[str, list[float]]:
+        """{variant: norms} that the page draws for the current menus."""
+        drawn = self.profiles[self.moment].get(str(self.depth), {})
+        return {k: v for k, v in drawn.items() if self.variant in ("both", k)}
