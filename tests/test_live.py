@@ -11,6 +11,7 @@ import torch
 
 import tinytx
 from tinytx.teach import live
+from tinytx.tokenizers import split_chunks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -199,3 +200,45 @@ def test_the_page_picks_the_same_curves_as_python():
         widget.moment, widget.depth, widget.variant = moment, depth, variant
         args = f"{json.dumps(widget.profiles)}, '{moment}', {depth}, '{variant}'"
         assert run_js(module, f"m.chosenCurves({args})") == widget.curves
+
+
+TRAINING_TEXT = (
+    "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\n"
+    "Speak, speak.\n\nFirst Citizen:\nYou are all resolved rather to die than to "
+    "famish?\n\nAll:\nResolved. resolved.\n"
+) * 20
+SAMPLES = [
+    "Hello world, it's 2024!  ok\n\nthe end",
+    "Speak, speak: you are all resolved rather to die?",
+    "naïve café, ² and Ⅻ, _under_score__, tabs\tand\x1c separators\x85 too",
+    "   leading spaces and trailing   ",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizers():
+    chars = tinytx.CharTokenizer.from_text(TRAINING_TEXT)
+    return chars, tinytx.BPETokenizer.train(TRAINING_TEXT, 300)
+
+
+def test_tokenizer_explorer_state_and_ids(tokenizers):
+    chars, bpe = tokenizers
+    widget = live.TokenizerExplorer(chars, bpe, "Speak, speak.")
+    assert widget.char_ids == chars.encode("Speak, speak.")
+    assert widget.bpe_ids == bpe.encode("Speak, speak.")
+    widget.text = "café"
+    assert widget.char_ids is None  # é is not among the characters
+    assert "tinytx-tokenizers" in widget.get_state()["_esm"]
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_the_page_splits_and_merges_as_tinytx(tokenizers, text):
+    _, bpe = tokenizers
+    widget = live.TokenizerExplorer(*tokenizers, text)
+    module = ROOT / "tinytx" / "teach" / "js" / "tokenizers.js"
+    assert run_js(module, f"m.splitChunks({json.dumps(text)})") == split_chunks(text)
+    ids = run_js(
+        module, f"m.bpeEncode({json.dumps(widget.merges)}, {json.dumps(text)})"
+    )
+    assert ids == bpe.encode(text) == widget.bpe_ids

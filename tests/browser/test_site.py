@@ -403,3 +403,21 @@ def test_residual_chapter_widget_draws_in_the_page(visit):
         shown.append(widget.locator("svg").inner_html())
     assert shown[0] != shown[1], "the menus did not redraw the plot"
     assert v.problems == []
+
+
+def test_tokenization_chapter_widget_computes_in_the_page(visit):
+    """The tokenizer explorer runs with no kernel: typing re-tokenizes the text, with
+    the ids tinytx's character tokenizer and BPE (its saved merges) give."""
+    v = visit("notebooks/01_tokenization.html")
+    widget = v.page.locator(".tinytx-tokenizers")
+    widget.wait_for(state="visible", timeout=15_000)
+    state = _saved_widget_state("01_tokenization.ipynb", "tinytx-tokenizers")
+    merges = [((a, b), 256 + k) for k, (a, b) in enumerate(state["merges"])]
+    bpe = tinytx.BPETokenizer(merges)
+    for text in ("To be, or not to be", "Wherefore art thou, Roméo?"):
+        v.page.fill(".tinytx-tokenizers textarea", text)
+        assert json.loads(widget.get_attribute("data-bpe-ids")) == bpe.encode(text)
+        known = all(c in state["chars"] for c in text)
+        expected = [state["chars"].index(c) for c in text] if known else None
+        assert json.loads(widget.get_attribute("data-char-ids")) == expected
+    assert v.problems == []

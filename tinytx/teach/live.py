@@ -20,6 +20,7 @@ import traitlets
 
 from tinytx.nn.functional import softmax
 from tinytx.nn.positional import sinusoidal_positions
+from tinytx.tokenizers import BPETokenizer, CharTokenizer
 
 JS = Path(__file__).parent / "js"
 
@@ -258,3 +259,34 @@ class ProfileExplorer(anywidget.AnyWidget):
         """{variant: norms} that the page draws for the current menus."""
         drawn = self.profiles[self.moment].get(str(self.depth), {})
         return {k: v for k, v in drawn.items() if self.variant in ("both", k)}
+
+
+class TokenizerExplorer(anywidget.AnyWidget):
+    """A text box tokenized as you type, by characters and by byte-level BPE, each
+    token in its own coloured box. The page splits and merges the text itself, from
+    the vocabulary and the merges in the state; special tokens are not recognised."""
+
+    _esm = JS / "tokenizers.js"
+    chars = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    merges = traitlets.List(traitlets.List(traitlets.Int())).tag(sync=True)
+    text = traitlets.Unicode().tag(sync=True)
+
+    def __init__(self, chars: CharTokenizer, bpe: BPETokenizer, text: str) -> None:
+        super().__init__(
+            chars=list(chars.chars),
+            text=text,
+            merges=[[a, b] for (a, b), _ in bpe.merges],
+        )
+
+    @property
+    def char_ids(self) -> list[int] | None:
+        """The character tokenizer's ids of `text`; None if a character is unknown."""
+        if any(c not in self.chars for c in self.text):
+            return None
+        return [self.chars.index(c) for c in self.text]
+
+    @property
+    def bpe_ids(self) -> list[int]:
+        """BPETokenizer.encode of `text` with these merges and no special tokens."""
+        merges = [((a, b), 256 + k) for k, (a, b) in enumerate(self.merges)]
+        return BPETokenizer(merges).encode(self.text)

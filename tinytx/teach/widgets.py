@@ -193,33 +193,6 @@ def tokens_html(tokenizers: dict, text: str, *, show_ids: bool = True) -> str:
     return "<div>" + "".join(rows) + "</div>"
 
 
-def tokenizer_explorer(
-    tokenizers: dict, text: str = "To be, or not to be: that is the question."
-) -> ipywidgets.VBox:
-    """A text box whose contents are tokenized as you type,
-    every tokenizer side by side.
-
-    Args:
-        tokenizers: display name -> tokenizer (`CharTokenizer`, `BPETokenizer` or a
-            `tiktoken.Encoding`), drawn as by `tokens_html`.
-        text: what the box holds at first.
-    """
-    box = ipywidgets.Textarea(
-        value=text,
-        description="text",
-        rows=3,
-        continuous_update=True,
-        layout=ipywidgets.Layout(width="95%"),
-    )
-    shown = ipywidgets.HTML(tokens_html(tokenizers, text))
-
-    def redraw(change: dict) -> None:
-        shown.value = tokens_html(tokenizers, change["new"])
-
-    box.observe(redraw, names="value")
-    return ipywidgets.VBox([box, shown])
-
-
 def next_token_explorer(
     model: torch.nn.Module, tokenizer, text: str, *, top: int = 10
 ) -> ipywidgets.VBox:
