@@ -50,6 +50,8 @@ BOOK_BUILD := $(BIN)/jupyter-book build . -W -n --keep-going --all
 # package-lock.json pins; _config.yml points the build at these copies, not at CDNs.
 ASSETS := _build/assets/vendor
 ASSETS_STAMP := _build/assets/.installed
+# The pretrained GPT in the format the book's model widgets read (tinytx.teach.export).
+PAGE_MODEL := _build/assets/models/shakespeare-char.bin
 # Debian's Chromium drives the browser test (never a tool's own browser download).
 CHROMIUM ?= /usr/bin/chromium
 BROWSER_TEST := CHROMIUM=$(CHROMIUM) $(BIN)/pytest tests/browser -q
@@ -81,15 +83,18 @@ $(ASSETS_STAMP): package.json package-lock.json Makefile
 	cp node_modules/mathjax/LICENSE $(ASSETS)/mathjax/
 	touch $@
 
+$(PAGE_MODEL): tinytx/shakespeare-char.pt tinytx/teach/export.py $(STAMP)
+	$(BIN)/python -m tinytx.teach.export $(dir $@)
+
 # Unit tests and nbval first, nbval again as another machine; the book is built and
 # driven in a browser after them.
-test: $(STAMP) $(ASSETS_STAMP) chromium
+test: $(STAMP) $(ASSETS_STAMP) $(PAGE_MODEL) chromium
 	$(BIN)/pytest tests $(wildcard notebooks) $(NBVAL) --ignore=tests/browser --ignore=tests/determinism
 	$(OTHER_MACHINE) $(BIN)/pytest $(wildcard notebooks) $(NBVAL) -q
 	$(BOOK_BUILD)
 	$(BROWSER_TEST)
 
-book: $(STAMP) $(ASSETS_STAMP)
+book: $(STAMP) $(ASSETS_STAMP) $(PAGE_MODEL)
 	$(BOOK_BUILD)
 	@echo "Book written to _build/html/index.html (serve it: python -m http.server -d _build/html)"
 

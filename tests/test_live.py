@@ -3,6 +3,7 @@ JavaScript run under Node, compute the same numbers as the package."""
 
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 
 import anywidget
@@ -16,18 +17,23 @@ from tinytx.tokenizers import split_chunks
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_js(module: Path, expression: str):
-    """The JSON value of `expression` evaluated with the module's exports in scope."""
-    script = (
-        f"import * as m from {json.dumps(module.as_uri())};\n"
-        f"console.log(JSON.stringify({expression}));"
-    )
-    done = subprocess.run(
-        ["node", "--input-type=module", "-e", script],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def run_js(widget: type[anywidget.AnyWidget], expression: str):
+    """The JSON value of `expression` evaluated with the exports of the widget's front
+    end (the module the page gets: one file, or several joined) in scope as `m`."""
+    code = str(widget._esm)  # anywidget turns a file's path into its contents
+    with tempfile.TemporaryDirectory() as folder:
+        module = Path(folder) / "widget.mjs"
+        module.write_text(code, encoding="utf-8")
+        script = (
+            f"import * as m from {json.dumps(module.as_uri())};\n"
+            f"console.log(JSON.stringify({expression}));"
+        )
+        done = subprocess.run(
+            ["node", "--input-type=module", "-e", script],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return json.loads(done.stdout)
 
 
@@ -57,7 +63,7 @@ def test_the_page_computes_the_packages_softmax(temperature):
         torch.tensor([1000.0, 1001.0, 1002.0]),  # overflows without the max shift
         torch.tensor([0.0, -200.0, -5.0]),
     ]
-    module = ROOT / "tinytx" / "teach" / "js" / "temperature.js"
+    module = live.TemperatureWidget
     for logits in cases:
         js = run_js(module, f"m.softmax({logits.tolist()}, {temperature})")
         expected = tinytx.softmax(logits.double(), temperature=temperature)
@@ -92,7 +98,7 @@ def test_sinusoid_explorer_state_and_slices():
 
 @pytest.mark.parametrize(("T", "d"), [(1, 2), (7, 6), (128, 64), (300, 192)])
 def test_the_page_computes_the_packages_sinusoidal_table(T, d):
-    module = ROOT / "tinytx" / "teach" / "js" / "sinusoids.js"
+    module = live.SinusoidExplorer
     js = torch.tensor(
         run_js(module, f"m.sinusoidalTable({T}, {d})"), dtype=torch.float64
     )
@@ -117,7 +123,7 @@ def test_activation_explorer_state_and_values():
 @pytest.mark.parametrize("name", list(live.ACTIVATIONS))
 def test_the_page_computes_the_activations_and_slopes_of_pytorch(name):
     xs = torch.linspace(-6, 6, 121, dtype=torch.float64)
-    module = ROOT / "tinytx" / "teach" / "js" / "activations.js"
+    module = live.ActivationExplorer
     f, slope = run_js(
         module,
         f"[{xs.tolist()}.map(m.ACTIVATIONS[{json.dumps(name)}][0]), "
@@ -156,7 +162,7 @@ def test_embedding_explorer_state_and_neighbours():
 def test_the_page_ranks_the_same_neighbours_as_python():
     weight = torch.randn(30, 12, generator=torch.Generator().manual_seed(1))
     widget = live.EmbeddingExplorer(weight, index=7, k=6)
-    module = ROOT / "tinytx" / "teach" / "js" / "embeddings.js"
+    module = live.EmbeddingExplorer
     pairs = run_js(module, f"m.nearest({json.dumps(widget.table)}, 7, 6)")
     assert [i for i, _ in pairs] == [i for i, _ in widget.neighbours]
     assert [s for _, s in pairs] == pytest.approx(
@@ -191,7 +197,7 @@ def test_profile_explorer_state_and_curves():
 
 def test_the_page_picks_the_same_curves_as_python():
     widget = live.ProfileExplorer(*profile_data(), depth=2)
-    module = ROOT / "tinytx" / "teach" / "js" / "profiles.js"
+    module = live.ProfileExplorer
     for moment, depth, variant in [
         ("init", 4, "both"),
         ("trained", 2, "f(x)"),
@@ -236,7 +242,7 @@ def test_tokenizer_explorer_state_and_ids(tokenizers):
 def test_the_page_splits_and_merges_as_tinytx(tokenizers, text):
     _, bpe = tokenizers
     widget = live.TokenizerExplorer(*tokenizers, text)
-    module = ROOT / "tinytx" / "teach" / "js" / "tokenizers.js"
+    module = live.TokenizerExplorer
     assert run_js(module, f"m.splitChunks({json.dumps(text)})") == split_chunks(text)
     ids = run_js(
         module, f"m.bpeEncode({json.dumps(widget.merges)}, {json.dumps(text)})"

@@ -13,9 +13,11 @@ Chromium is Debian's (`CHROMIUM`, default /usr/bin/chromium).
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
 import json
+import math
 import os
 import re
 import threading
@@ -27,7 +29,7 @@ import yaml
 from playwright.sync_api import Page, sync_playwright
 
 import tinytx
-from tinytx.teach import live
+from tinytx.teach import export, live, live_models
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
@@ -420,4 +422,166 @@ def test_tokenization_chapter_widget_computes_in_the_page(visit):
         known = all(c in state["chars"] for c in text)
         expected = [state["chars"].index(c) for c in text] if known else None
         assert json.loads(widget.get_attribute("data-char-ids")) == expected
+    assert v.problems == []
+
+
+# ------------------------------------------------- widgets that run a trained model
+
+RUNS_HERE = "the model runs in this page"
+
+
+def _wait_for_model(page, selector: str) -> None:
+    """Wait until the widget has loaded the page's model and checked it against the
+    results Python saved (its status line says so)."""
+    page.locator(selector).wait_for(state="visible", timeout=15_000)
+    page.wait_for_function(
+        "([s, text]) => document.querySelector(s).textContent.includes(text)",
+        arg=[selector, RUNS_HERE],
+        timeout=30_000,
+    )
+
+
+def _type(page, selector: str, text: str, attribute: str) -> None:
+    """Type into a text box and wait until the widget has drawn that text (it reports
+    it in data-<attribute>)."""
+    page.fill(f"{selector} input[type=text], {selector} textarea", text)
+    page.wait_for_function(
+        "([s, a, t]) => document.querySelector(s).dataset[a] === t",
+        arg=[selector, attribute, text],
+        timeout=20_000,
+    )
+
+
+@pytest.fixture(scope="module")
+def shakespeare():
+    return tinytx.pretrained("shakespeare-char")
+
+
+def test_attention_chapter_widget_runs_the_model_in_the_page(visit, shakespeare):
+    """The attention explorer runs the GPT in the page: a typed text, another layer
+    and head, and the mask off give the maps PyTorch computes (within 1e-2)."""
+    model, tokenizer = shakespeare
+    v = visit("notebooks/04_attention.html")
+    _wait_for_model(v.page, ".tinytx-attention")
+    widget = v.page.locator(".tinytx-attention")
+    text = "KING RICHARD:\nA horse! a horse!"
+    _type(v.page, ".tinytx-attention", text, "text")
+    ids = torch.tensor([tokenizer.encode(text)])
+    pictures = []
+    for layer, head, causal in [(0, 0, True), (3, 2, True), (3, 2, False)]:
+        v.page.select_option(".tinytx-attention select[aria-label=layer]", str(layer))
+        v.page.select_option(".tinytx-attention select[aria-label=head]", str(head))
+        v.page.set_checked(".tinytx-attention input[type=checkbox]", causal)
+        shown = torch.tensor(json.loads(widget.get_attribute("data-weights")))
+        expected = live_models.head_weights(model, ids, layer, causal)[head]
+        torch.testing.assert_close(shown, expected, atol=1e-2, rtol=0)
+        pictures.append(widget.locator("canvas").evaluate("c => c.toDataURL()"))
+    assert len(set(pictures)) == 3, "the controls did not redraw the map"
+    assert v.problems == []
+
+
+def test_logits_chapter_widget_runs_the_model_in_the_page(visit, shakespeare):
+    """The next-token explorer runs the GPT in the page: for a typed prompt and a
+    temperature its top characters and probabilities are PyTorch's (within 1e-2)."""
+    model, tokenizer = shakespeare
+    v = visit("notebooks/08_output_logits.html")
+    _wait_for_model(v.page, ".tinytx-next-token")
+    widget = v.page.locator(".tinytx-next-token")
+    prompt = "HAMLET:\nTo be, or not to be, that is the q"
+    _type(v.page, ".tinytx-next-token", prompt, "text")
+    logits, _ = model(torch.tensor([tokenizer.encode(prompt)]))
+    for temperature in (0.5, 2.0):
+        _move(v.page, ".tinytx-next-token input[type=range]", math.log10(temperature))
+        shown = float(widget.get_attribute("data-temperature"))
+        assert shown == pytest.approx(temperature, rel=0.025)
+        top = json.loads(widget.get_attribute("data-top"))
+        probs = tinytx.softmax(logits[0, -1].detach(), temperature=shown)
+        assert [i for i, _ in top[:5]] == probs.topk(5).indices.tolist()
+        for i, p in top[:5]:
+            assert p == pytest.approx(probs[i].item(), abs=1e-2)
+    assert v.problems == []
+
+
+def test_generation_chapter_widget_writes_in_the_page(visit, shakespeare):
+    """The generation playground writes in the page: the first token's distribution
+    is PyTorch's (within 1e-2), greedy text is tinytx.generate's, and a seed always
+    gives the same sampled text."""
+    model, tokenizer = shakespeare
+    v = visit("notebooks/09_training_generation.html")
+    selector = ".tinytx-generation"
+    _wait_for_model(v.page, selector)
+    widget = v.page.locator(selector)
+
+    def settle(name: str, value: float) -> str:
+        """Set a slider, wait for the page to finish writing; returns the text."""
+        v.page.evaluate(
+            """([s, name, value]) => {
+              const input = document.querySelector(`${s} input[aria-label^="${name}"]`);
+              input.value = value;
+              input.dispatchEvent(new Event('change'));
+            }""",
+            [selector, name, value],
+        )
+        v.page.wait_for_function(
+            "s => document.querySelector(s).dataset.status === 'done'",
+            arg=selector,
+            timeout=30_000,
+        )
+        return widget.get_attribute("data-completion")
+
+    prompt = "JULIET:\nO Romeo, "
+    ids = torch.tensor([tokenizer.encode(prompt)])
+    settle("new tokens", 150)
+    greedy = settle("temperature", 0)
+    expected = model.generate(ids, 150, temperature=0)
+    assert greedy == tokenizer.decode(expected[0, ids.shape[1] :].tolist())
+    sampled = settle("top-k", 10)  # top-k at temperature 0 is still greedy
+    assert sampled == greedy
+    sampled = settle("temperature", 1.2)
+    assert sampled != greedy and len(sampled) == 150
+    assert set(sampled) <= set(tokenizer.chars)
+    logits, _ = model(ids)
+    kept = tinytx.filter_logits(logits[:, -1].detach(), 10, None)[0]
+    first = json.loads(widget.get_attribute("data-first-probs"))
+    expected_first = tinytx.softmax(kept, temperature=1.2)
+    torch.testing.assert_close(
+        torch.tensor(first, dtype=torch.float32), expected_first, atol=1e-2, rtol=0
+    )
+    assert settle("seed", 0) == sampled  # the same seed, the same text
+    assert settle("seed", 5) != sampled
+    assert v.problems == []
+
+
+def test_encoder_decoder_chapter_widget_translates_in_the_page(visit):
+    """The translation explorer runs the chapter's trained Seq2Seq in the page: typed
+    numbers are translated as Seq2Seq.translate does, with its cross-attention maps."""
+    v = visit("notebooks/10_encoder_decoder.html")
+    selector = ".tinytx-translation"
+    v.page.locator(selector).wait_for(state="visible", timeout=15_000)
+    widget = v.page.locator(selector)
+    state = _saved_widget_state("10_encoder_decoder.ipynb", "tinytx-translation")
+    page_model, _ = export.from_bytes(base64.b64decode(state["weights"]))
+    maps_seen = []
+    for text in ("nine hundred ninety nine", "twelve thousand three", "seven"):
+        _type(v.page, selector, text, "text")
+        src = torch.tensor([[state["src_vocab"].index(w) for w in text.split()]])
+        with torch.no_grad():
+            out = page_model.translate(src)
+            _, cache = page_model.run_with_cache(src, out[:, :-1])
+        digits = "".join(state["tgt_vocab"][i] for i in out[0, 1:].tolist() if i > 2)
+        assert widget.get_attribute("data-translation") == digits
+        maps = torch.tensor(
+            json.loads(widget.get_attribute("data-maps")), dtype=torch.float32
+        )
+        expected = torch.stack(
+            [
+                cache[f"decoder.{i}.cross_attn.weights"][0].mean(0)
+                for i in range(page_model.config.n_layer)
+            ]
+        )
+        torch.testing.assert_close(maps, expected, atol=1e-2, rtol=0)
+        maps_seen.append(maps.shape)
+    assert len(set(maps_seen)) == 3
+    _type(v.page, selector, "seven zillion", "text")  # an unknown word
+    assert "unknown word(s): zillion" in widget.inner_text()
     assert v.problems == []

@@ -25,6 +25,16 @@ from tinytx.tokenizers import BPETokenizer, CharTokenizer
 JS = Path(__file__).parent / "js"
 
 
+def bundle(*files: str) -> str:
+    """The JS files (in tinytx/teach/js/) joined into one ES module, in order.
+
+    A widget's front end reaches the page as a single module that cannot import its
+    neighbours, so shared helpers (maths.js, draw.js, transformer.js) are joined in
+    front of the widget's own file, whose functions can then call them.
+    """
+    return "\n".join((JS / name).read_text(encoding="utf-8") for name in files)
+
+
 class TemperatureWidget(anywidget.AnyWidget):
     """A temperature slider over softmax(logits / T), drawn as bars.
 
@@ -32,7 +42,7 @@ class TemperatureWidget(anywidget.AnyWidget):
     spaced and T = 1, the distribution itself, can start in the middle.
     """
 
-    _esm = JS / "temperature.js"
+    _esm = bundle("maths.js", "temperature.js")
     logits = traitlets.List(traitlets.Float()).tag(sync=True)
     labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
     temperature = traitlets.Float(1.0).tag(sync=True)
@@ -122,7 +132,7 @@ class ActivationExplorer(anywidget.AnyWidget):
     """Pick an activation and an input x0: every activation's curve and slope, the
     chosen one bold with its tangent at x0 and both values. The page computes them."""
 
-    _esm = JS / "activations.js"
+    _esm = bundle("maths.js", "activations.js")
     names = traitlets.List(traitlets.Unicode()).tag(sync=True)
     activation = traitlets.Unicode().tag(sync=True)
     x0 = traitlets.Float(-1.0).tag(sync=True)

@@ -446,10 +446,14 @@ def dumps(notebook: dict) -> str:
     return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write text (UTF-8) or bytes to path through a temporary file, so a reader never
+    sees half a file and an interrupted write leaves the old one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
+    data = content if isinstance(content, bytes) else content.encode("utf-8")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o644)  # mkstemp makes the file private
     os.replace(tmp, path)
 
 

@@ -3,17 +3,9 @@
 // The front end of tinytx.teach.live.ActivationExplorer. For the chosen activation and
 // input x0 it draws every activation's curve f and slope f' (the chosen one bold), the
 // tangent at x0 and both values, all computed here: the book needs no kernel for it.
+// Joined after maths.js (erf).
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-
-/** erf(x), Abramowitz & Stegun 7.1.26: absolute error below 1.5e-7. */
-export function erf(x) {
-  const t = 1 / (1 + 0.3275911 * Math.abs(x));
-  const poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741
-    + t * (-1.453152027 + t * 1.061405429))));
-  const y = 1 - poly * Math.exp(-x * x);
-  return x < 0 ? -y : y;
-}
 
 const sigmoid = (x) => 1 / (1 + Math.exp(-x));
 const normalCdf = (x) => 0.5 * (1 + erf(x / Math.SQRT2));

@@ -4,27 +4,11 @@
 // from the widget's saved state (logits, labels, temperature), so the rendered book
 // can run it with no kernel: the html-manager hands this module the saved model, and
 // moving the slider recomputes the distribution here. In a notebook the slider also
-// updates `temperature` on the Python side.
-
-/** softmax(logits / T) with the max subtracted first, as tinytx.softmax does. */
-export function softmax(logits, temperature) {
-  const scaled = logits.map((x) => x / temperature);
-  const max = Math.max(...scaled);
-  const exps = scaled.map((x) => Math.exp(x - max));
-  const total = exps.reduce((sum, e) => sum + e, 0);
-  return exps.map((e) => e / total);
-}
+// updates `temperature` on the Python side. Joined after maths.js (softmax, element).
 
 /** Entropy in nats, with 0 ln 0 = 0. */
 export function entropy(probs) {
   return -probs.reduce((sum, p) => sum + (p > 0 ? p * Math.log(p) : 0), 0);
-}
-
-function element(tag, style = {}, text = "") {
-  const node = document.createElement(tag);
-  Object.assign(node.style, style);
-  node.textContent = text;
-  return node;
 }
 
 function render({ model, el }) {
