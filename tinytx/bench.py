@@ -4,6 +4,7 @@
     python -m tinytx.bench attention [--device D]
     python -m tinytx.bench generate [--device D]
     python -m tinytx.bench book [--notebooks notebooks]
+    python -m tinytx.bench pages [--site _build/html] [--chromium PATH]
 
 train-to-target trains a character GPT with tinytx.train and the project's best measured
 recipe (`Recipe`: 2 layers, 4 heads, 128 dims, block 64, Muon) until the loss on the
@@ -279,7 +280,29 @@ def main(argv: list[str] | None = None) -> int:
         commands.add_parser(name).add_argument("--device")
     book = commands.add_parser("book", help="execution time of every notebook")
     book.add_argument("--notebooks", type=Path, default=Path("notebooks"))
+    pages = commands.add_parser(
+        "pages", help="weight and speed of the built book's live widgets"
+    )
+    pages.add_argument("--site", type=Path, default=Path("_build/html"))
+    pages.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args(argv)
+
+    if args.command == "pages":
+        from tinytx.teach.pagebench import page_table
+
+        print(f"pages: headless Chromium, {describe_machine(torch.device('cpu'))}")
+        print(
+            f"{'page':<24}{'HTML KB':>9}{'all KB':>8}{'ready ms':>10}"
+            f"{'update ms':>11}{'model ms':>10}"
+        )
+        for row in page_table(args.site, args.chromium):
+            model = "" if row["model_ms"] is None else f"{row['model_ms']:.1f}"
+            print(
+                f"{row['page']:<24}{row['html_kb']:>9.0f}{row['kb']:>8.0f}"
+                f"{row['ready_ms']:>10.0f}"
+                f"{row['update_ms']:>11.1f}{model:>10}"
+            )
+        return 0
 
     if args.command == "book":
         rows = book_table(args.notebooks)
