@@ -143,12 +143,13 @@ test-determinism: $(STAMP)
 	$(BIN)/pytest tests/determinism -q
 
 # Figures, not pass/fail: see book/performance.md for the latest table.
-bench: $(STAMP)
+bench: $(STAMP) book chromium
 	@test -n "$${TINYTX_DATA:-}" || { echo "make bench: set TINYTX_DATA to the folder with tinyshakespeare.txt"; exit 1; }
 	$(BIN)/python -m tinytx.bench attention
 	$(BIN)/python -m tinytx.bench generate
 	$(BIN)/python -m tinytx.bench train-to-target --target 1.886 --data "$$TINYTX_DATA/tinyshakespeare.txt"
 	$(BIN)/python -m tinytx.bench book
+	$(BIN)/python -m tinytx.bench pages --chromium $(CHROMIUM)
 
 # Rewriting notebook JSON needs only the standard library: no venv, no torch. The
 # notebooks install tinytx at REF on Colab (default: the commit checked out).

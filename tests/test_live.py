@@ -2,13 +2,12 @@
 JavaScript run under Node, compute the same numbers as the package."""
 
 import json
-import subprocess
-import tempfile
 from pathlib import Path
 
 import anywidget
 import pytest
 import torch
+from js_helpers import run_module
 
 import tinytx
 from tinytx.teach import live
@@ -20,21 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_js(widget: type[anywidget.AnyWidget], expression: str):
     """The JSON value of `expression` evaluated with the exports of the widget's front
     end (the module the page gets: one file, or several joined) in scope as `m`."""
-    code = str(widget._esm)  # anywidget turns a file's path into its contents
-    with tempfile.TemporaryDirectory() as folder:
-        module = Path(folder) / "widget.mjs"
-        module.write_text(code, encoding="utf-8")
-        script = (
-            f"import * as m from {json.dumps(module.as_uri())};\n"
-            f"console.log(JSON.stringify({expression}));"
-        )
-        done = subprocess.run(
-            ["node", "--input-type=module", "-e", script],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    return json.loads(done.stdout)
+    # anywidget turns a file's path into its contents
+    return run_module(str(widget._esm), f"result = {expression};")
 
 
 def test_temperature_widget_state_and_probs():

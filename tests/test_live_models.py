@@ -4,11 +4,11 @@ the JavaScript model run under Node against PyTorch, and the widgets' Python sid
 import base64
 import json
 import struct
-import subprocess
 
 import nbformat
 import pytest
 import torch
+from js_helpers import run_module
 from nbclient import NotebookClient
 
 import tinytx
@@ -19,27 +19,16 @@ from tinytx.teach.live import bundle
 
 
 def run_model_js(tmp_path, files, body: str, data: dict):
-    """Run `body` (JavaScript with the bundle's exports as `m`, the JSON `data` as
-    `data` and `weights(key)` parsing base64 model bytes) and return its `result`."""
-    module = tmp_path / "bundle.mjs"
-    module.write_text(bundle("maths.js", "draw.js", "transformer.js", *files))
+    """Run `body` (JavaScript with the model bundle's exports as `m`, the JSON `data`
+    as `data` and `weights(key)` parsing base64 model bytes) and return its `result`."""
     (tmp_path / "data.json").write_text(json.dumps(data))
-    script = (
-        f"import * as m from {json.dumps(module.as_uri())};\n"
-        "import { readFileSync } from 'fs';\n"
+    prefix = (
         f"const data = JSON.parse(readFileSync({json.dumps(str(tmp_path))} + "
         "'/data.json'));\n"
         "const weights = (key) => m.readWeights(m.base64ToBuffer(data[key]));\n"
-        f"let result;\n{body}\n"
-        "console.log(JSON.stringify(result));"
     )
-    done = subprocess.run(
-        ["node", "--input-type=module", "-e", script],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout)
+    code = bundle("maths.js", "draw.js", "transformer.js", *files)
+    return run_module(code, prefix + body)
 
 
 def b64(model, vocab=None) -> str:
