@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from tinytx.decode import Decoder
 from tinytx.nn.attention import KVCache
 from tinytx.nn.embedding import check_token_ids
 from tinytx.nn.functional import softmax
@@ -120,12 +121,16 @@ def generate(
     top_p: float | None = None,
     use_cache: bool = True,
     generator: torch.Generator | None = None,
+    fast: bool = True,
 ) -> torch.Tensor:
     """Append max_new_tokens sampled tokens to idx (B, T);
     returns (B, T + max_new_tokens).
 
     With use_cache=True each step feeds only the newest token and reuses the keys and
     values of the window's earlier tokens; the output equals use_cache=False's.
+    fast=True runs those steps through `tinytx.decode.Decoder` (a static cache and
+    fused projections, the same maths in fewer calls); fast=False through the model's
+    own modules and a `KVCache` per layer, the path chapter 9 explains.
     The model is put in eval mode (no dropout) while generating, then restored.
     """
     check_sampling_args(temperature, top_k, top_p)
@@ -145,22 +150,28 @@ def generate(
     was_training = model.training
     model.eval()
     try:
+        decoder = Decoder(model, idx.shape[0]) if use_cache and fast else None
         caches: list[KVCache] | None = None
         cache_start = -1
         for _ in range(max_new_tokens):
             length = idx.shape[1]
             start = context_window_start(length, block_size)
-            if use_cache and caches is not None and start == cache_start:
+            reuse = use_cache and start == cache_start
+            if decoder is not None:
+                logits = (
+                    decoder.step(idx[:, -1:])
+                    if reuse
+                    else decoder.prefill(idx[:, start:])
+                )
+            elif reuse:
                 logits = model._forward(
                     idx[:, -1:], kv_caches=caches, start_pos=length - 1 - start
-                )
+                )[:, -1]
             else:  # first step, a window restart, or no cache: read the whole window
                 caches = [KVCache() for _ in model.blocks] if use_cache else None
-                cache_start = start
-                logits = model._forward(idx[:, start:], kv_caches=caches)
-            next_id = sample_next(
-                logits[:, -1, :], temperature, top_k, top_p, generator
-            )
+                logits = model._forward(idx[:, start:], kv_caches=caches)[:, -1]
+            cache_start = start
+            next_id = sample_next(logits, temperature, top_k, top_p, generator)
             idx = torch.cat([idx, next_id], dim=1)
     finally:
         model.train(was_training)

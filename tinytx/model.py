@@ -196,13 +196,23 @@ class GPT(nn.Module):
         top_p: float | None = None,
         use_cache: bool = True,
         generator: torch.Generator | None = None,
+        fast: bool = True,
     ) -> torch.Tensor:
         """Continue ids (B, T) by max_new_tokens sampled
         tokens -> (B, T + max_new_tokens).
 
         temperature=0 (or top_k=1) picks the most likely token every time (greedy).
-        See `tinytx.generate.generate` for how the context is cropped past block_size.
+        See `tinytx.generate.generate` for how the context is cropped past block_size
+        and for `fast`.
         """
         return _generate(
-            self, idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator
+            self,
+            idx,
+            max_new_tokens,
+            temperature,
+            top_k,
+            top_p,
+            use_cache,
+            generator,
+            fast,
         )

@@ -1,0 +1,68 @@
+"""tinytx.decode: the fast decode step computes what the model's modules compute."""
+
+import pytest
+import torch
+
+from tinytx import GPT, GPTConfig
+from tinytx.decode import Decoder
+
+VARIANTS = {
+    "pre-LN GELU": {},
+    "post-LN ReLU, no bias, untied, sinusoidal": dict(
+        norm="post",
+        activation="relu",
+        bias=False,
+        tie_weights=False,
+        positional="sinusoidal",
+    ),
+    "no residual": dict(residual=False),
+}
+
+
+def make_gpt(**changes) -> GPT:
+    torch.manual_seed(0)
+    config = GPTConfig(
+        vocab_size=20, block_size=12, n_layer=2, n_head=4, n_embd=16, **changes
+    )
+    return GPT(config).eval()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_prefill_and_steps_give_the_models_logits(variant):
+    model = make_gpt(**VARIANTS[variant])
+    ids = torch.randint(0, 20, (3, 12))
+    decoder = Decoder(model, batch_size=3)
+    with torch.no_grad():
+        full, _ = model(ids)
+        got = [decoder.prefill(ids[:, :5])]
+        got += [decoder.step(ids[:, t : t + 1]) for t in range(5, 12)]
+    torch.testing.assert_close(torch.stack(got, dim=1), full[:, 4:], atol=1e-5, rtol=0)
+    assert decoder.cache.length == 12
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_fast_generation_writes_the_explicit_paths_tokens(variant):
+    model = make_gpt(**VARIANTS[variant])
+    prompt = torch.randint(0, 20, (2, 3))
+    for kwargs in [dict(temperature=0), dict(temperature=0.9, top_k=6)]:
+        torch.manual_seed(1)
+        fast = model.generate(prompt, 40, **kwargs)  # past block_size: restarts
+        torch.manual_seed(1)
+        explicit = model.generate(prompt, 40, fast=False, **kwargs)
+        assert torch.equal(fast, explicit), kwargs
+
+
+def test_the_cache_is_allocated_once_and_steps_are_checked():
+    model = make_gpt()
+    decoder = Decoder(model, batch_size=1)
+    keys = decoder.cache.keys.data_ptr()
+    assert decoder.cache.keys.shape == (2, 1, 4, 12, 4)  # (layers, B, H, block, d)
+    with torch.no_grad():
+        decoder.prefill(torch.zeros(1, 11, dtype=torch.long))
+        decoder.step(torch.zeros(1, 1, dtype=torch.long))
+        with pytest.raises(ValueError, match="cache is full"):
+            decoder.step(torch.zeros(1, 1, dtype=torch.long))
+        decoder.prefill(torch.zeros(1, 6, dtype=torch.long))  # a window restart
+    assert decoder.cache.length == 6 and decoder.cache.keys.data_ptr() == keys
+    with pytest.raises(ValueError, match="one token per row"):
+        decoder.step(torch.zeros(1, 2, dtype=torch.long))
