@@ -261,6 +261,11 @@ def test_muon_follows_the_schedule_and_learns_faster_than_adamw(shakespeare_ids)
             ValueError,
             "muon_lr must be > 0, got -1.0",
         ),
+        (
+            dict(precision="fp8"),
+            ValueError,
+            "precision must be one of \\['bf16', 'float32'\\], got 'fp8'",
+        ),
     ],
 )
 def test_bad_training_arguments(kwargs, error, message):
@@ -274,3 +279,66 @@ def test_bad_training_arguments(kwargs, error, message):
     args.update(kwargs)
     with pytest.raises(error, match=message):
         train(model, args.pop("train_ids"), args.pop("val_ids"), progress=False, **args)
+
+
+def _short_run(ids, **options) -> tuple[list[float], GPT]:
+    _, train_ids, val_ids = ids
+    model = small_gpt(65, seed=3)
+    history = train(
+        model,
+        train_ids,
+        val_ids,
+        steps=6,
+        batch_size=4,
+        seed=11,
+        progress=False,
+        eval_windows=8,
+        **options,
+    )
+    return history.train_loss, model
+
+
+def test_bf16_autocast_runs_the_matrix_products_in_bfloat16(shakespeare_ids):
+    """precision="bf16" (meant for GPUs, runnable on the CPU): the linear layers
+    compute in bfloat16, the weights stay float32, and the losses stay close to
+    float32's without being equal."""
+    seen = []
+
+    def record(module, inputs, output):
+        seen.append(output.dtype)
+
+    full, _ = _short_run(shakespeare_ids)
+    _, train_ids, val_ids = shakespeare_ids
+    model = small_gpt(65, seed=3)
+    model.blocks[0].attn.q_proj.register_forward_hook(record)
+    history = train(
+        model,
+        train_ids,
+        val_ids,
+        steps=6,
+        batch_size=4,
+        seed=11,
+        progress=False,
+        eval_windows=8,
+        precision="bf16",
+    )
+    model_dtypes = {p.dtype for p in model.parameters()}
+    assert seen[0] == torch.bfloat16 and model_dtypes == {torch.float32}
+    # the evaluations after training run in float32
+    assert seen[-1] == torch.float32
+    assert history.train_loss != full
+    assert history.train_loss == pytest.approx(full, abs=0.05)
+
+
+def test_fused_adamw_gives_the_same_training(shakespeare_ids):
+    plain, plain_model = _short_run(shakespeare_ids)
+    fused, fused_model = _short_run(shakespeare_ids, fused=True)
+    assert fused == pytest.approx(plain, abs=1e-5)
+    for p, q in zip(plain_model.parameters(), fused_model.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-5)
+
+
+def test_compiled_training_matches_eager_training(shakespeare_ids):
+    eager, _ = _short_run(shakespeare_ids)
+    compiled, _ = _short_run(shakespeare_ids, compile=True)
+    assert compiled == pytest.approx(eager, abs=1e-4)

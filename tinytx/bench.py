@@ -10,7 +10,9 @@ train-to-target trains a character GPT with tinytx.train and the project's best 
 recipe (`Recipe`: 2 layers, 4 heads, 128 dims, block 64, Muon) until the loss on the
 whole validation split is at most the target; its last line is exactly
 `train-to-target: val_loss=X wall_s=Y steps=N tokens_per_s=Z`. `--set field=value`
-changes one field of the recipe, to measure what that choice buys.
+changes one field of the recipe, to measure what that choice buys: among them the
+GPU speed choices, off by default (`--set precision=bf16`, `compile=true`,
+`fused=true`, `tf32=true`, `dropout=0.2`).
 """
 
 from __future__ import annotations
@@ -62,6 +64,12 @@ class Recipe:
         0  # how many validation windows each evaluation reads; 0: all of them
     )
     dropout: float = 0.0  # GPTConfig.dropout (nanoGPT's 1.4697 recipe uses 0.2)
+    # Speed choices for GPUs, off by default so that each can be measured on its own
+    # (`--set precision=bf16`, ...); see tinytx.train for what each does.
+    precision: str = "float32"  # or "bf16": autocast to bfloat16
+    compile: bool = False  # torch.compile; the compilation counts in the wall time
+    fused: bool = False  # AdamW's fused kernel
+    tf32: bool = False  # float32 matrix products in TensorFloat-32 (CUDA only)
 
 
 # nanoGPT's Shakespeare-char GPU configuration (6 layers, 6 heads, 384 dims, block 256).
@@ -113,7 +121,32 @@ def train_to_target(
         dropout=recipe.dropout,
     )
     model = GPT(config).to(device)
-    history = train(
+    matmul_precision = torch.get_float32_matmul_precision()
+    if recipe.tf32:
+        torch.set_float32_matmul_precision("high")
+    try:
+        history = _train_recipe(model, train_ids, val_ids, recipe, target, seed_value)
+    finally:
+        torch.set_float32_matmul_precision(matmul_precision)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - start
+    steps = len(history.steps)
+    return {
+        "val_loss": history.val_loss[-1],
+        "reached": history.val_loss[-1] <= target,
+        "wall_s": wall,
+        "steps": steps,
+        "tokens_per_s": steps * recipe.batch_size * recipe.block_size / wall,
+        "curve": list(zip(history.val_steps, history.val_loss)),
+        # When the evaluations read a sample, the whole split too, to
+        # show how close the sample was.
+        "full_val_loss": evaluate(model, val_ids) if recipe.eval_windows else None,
+    }
+
+
+def _train_recipe(model, train_ids, val_ids, recipe: Recipe, target, seed_value):
+    return train(
         model,
         train_ids,
         val_ids,
@@ -130,22 +163,10 @@ def train_to_target(
         stop_at_val_loss=target,
         seed=seed_value,
         progress=False,
+        precision=recipe.precision,
+        compile=recipe.compile,
+        fused=recipe.fused,
     )
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    wall = time.perf_counter() - start
-    steps = len(history.steps)
-    return {
-        "val_loss": history.val_loss[-1],
-        "reached": history.val_loss[-1] <= target,
-        "wall_s": wall,
-        "steps": steps,
-        "tokens_per_s": steps * recipe.batch_size * recipe.block_size / wall,
-        "curve": list(zip(history.val_steps, history.val_loss)),
-        # When the evaluations read a sample, the whole split too, to
-        # show how close the sample was.
-        "full_val_loss": evaluate(model, val_ids) if recipe.eval_windows else None,
-    }
 
 
 def _time(fn, repeats: int, device: torch.device) -> float:
@@ -240,6 +261,16 @@ def book_table(notebooks: Path) -> list[tuple[str, float]]:
         client.execute()
         rows.append((path.stem, time.perf_counter() - t0))
     return rows
+
+
+def _field_value(current, text: str):
+    """text as the type of the recipe field's current value; booleans take
+    true/false (bool("false") would be True)."""
+    if isinstance(current, bool):
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"expected true or false, got {text!r}")
+        return text.lower() == "true"
+    return type(current)(text)
 
 
 def _device(name: str | None) -> torch.device:
@@ -353,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
             recipe = dataclasses.replace(
                 recipe,
                 **{
-                    k: type(getattr(recipe, k))(v)
+                    k: _field_value(getattr(recipe, k), v)
                     for k, v in (item.split("=", 1) for item in args.set)
                 },
             )

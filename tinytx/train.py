@@ -125,14 +125,35 @@ def evaluate(
     return total / count
 
 
+PRECISIONS = {"float32": None, "bf16": torch.bfloat16}
+
+
+def _autocast(
+    device: torch.device, precision: str
+) -> contextlib.AbstractContextManager:
+    """torch.autocast to the precision's dtype on the model's device; nothing for
+    float32."""
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
 def _optimizers(
-    model: nn.Module, name: str, *, lr: float, muon_lr: float, weight_decay: float
+    model: nn.Module,
+    name: str,
+    *,
+    lr: float,
+    muon_lr: float,
+    weight_decay: float,
+    fused: bool = False,
 ) -> list[torch.optim.Optimizer]:
     """AdamW over every parameter, or Muon for the hidden nn.Linear
     weights plus AdamW for the rest.
 
     Each param group records "lr_scale", its peak learning rate over lr: the schedule's
     learning rate for the step is multiplied by it (1.0 for AdamW's groups, exactly).
+    fused=True uses PyTorch's fused AdamW kernel (one kernel for all parameters).
     """
     if name not in ("adamw", "muon"):
         raise ValueError(f"optimizer must be 'adamw' or 'muon', got {name!r}")
@@ -164,6 +185,7 @@ def _optimizers(
         ],
         lr=lr,
         betas=(0.9, 0.99),
+        fused=fused or None,  # None: PyTorch's default (the foreach loop)
     )
     if not muon_params:
         return [adamw]
@@ -192,6 +214,9 @@ def train(
     stop_at_val_loss: float | None = None,
     seed: int = 0,
     progress: bool = True,
+    precision: str = "float32",
+    compile: bool = False,
+    fused: bool = False,
 ) -> TrainHistory:
     """Train `model` (a GPT) on random windows of train_ids; returns a TrainHistory.
 
@@ -215,6 +240,12 @@ def train(
         stop_at_val_loss: stop at the first evaluation whose validation loss is <= this.
         seed: seeds the batch sampler, so the same call sees the same batches.
         progress: show a tqdm progress bar.
+        precision: "float32", or "bf16" to run the forward pass and the loss under
+            torch.autocast with bfloat16 (matrix products in bfloat16, weights,
+            gradients and the optimizer in float32). Evaluation stays float32.
+        compile: train through torch.compile(model) (the first steps pay for the
+            compilation; the model's weights are shared with the compiled one).
+        fused: AdamW's fused kernel (see `_optimizers`).
 
     Ctrl-C stops training after the step in progress and returns the history so far
     (interrupted=True); the model keeps the weights of its last complete step.
@@ -235,10 +266,20 @@ def train(
     )
     eval_interval = max(1, steps // 10) if eval_interval is None else eval_interval
 
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}"
+        )
     device = next(model.parameters()).device
     optimizers = _optimizers(
-        model, optimizer, lr=lr, muon_lr=muon_lr, weight_decay=weight_decay
+        model,
+        optimizer,
+        lr=lr,
+        muon_lr=muon_lr,
+        weight_decay=weight_decay,
+        fused=fused,
     )
+    forward = torch.compile(model) if compile else model
     generator = seed_everything(seed)
     history = TrainHistory()
     bar = None
@@ -266,7 +307,8 @@ def train(
                     generator=generator,
                     device=device,
                 )
-                _, loss = model(x, y)
+                with _autocast(device, precision):
+                    _, loss = forward(x, y)
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     raise ValueError(

@@ -1,10 +1,11 @@
 // tinytx's GPT and encoder-decoder, forward pass only, in plain JavaScript.
 //
-// The model widgets of tinytx.teach.live run the book's trained models in the page with
-// this file: the same operations as tinytx/model.py and tinytx/seq2seq.py, one token
-// row at a time, on the float16 weights that tinytx.teach.export writes. A tensor is a
-// Float32Array in row-major order, like a contiguous torch tensor: x[t * C + c] is
-// channel c of token t. Sums are accumulated in doubles. Joined after maths.js (erf).
+// The model widgets of tinytx.teach.live_models run the book's trained models in the
+// page with this file: the same operations as tinytx/model.py and tinytx/seq2seq.py,
+// one token row at a time, on the float16 weights tinytx.teach.export writes. A
+// tensor is a Float32Array in row-major order, like a contiguous torch tensor:
+// x[t * C + c] is channel c of token t. Sums are accumulated in doubles. Joined after
+// maths.js (erf).
 
 const MAGIC = "TTX1";
 
