@@ -281,9 +281,13 @@ def test_bad_training_arguments(kwargs, error, message):
         train(model, args.pop("train_ids"), args.pop("val_ids"), progress=False, **args)
 
 
-def _short_run(ids, **options) -> tuple[list[float], GPT]:
+def _short_run(ids, hook=None, **options) -> tuple[list[float], GPT]:
+    """Six steps of a small GPT; `hook` (if given) watches its first query
+    projection's outputs."""
     _, train_ids, val_ids = ids
     model = small_gpt(65, seed=3)
+    if hook is not None:
+        model.blocks[0].attn.q_proj.register_forward_hook(hook)
     history = train(
         model,
         train_ids,
@@ -308,26 +312,13 @@ def test_bf16_autocast_runs_the_matrix_products_in_bfloat16(shakespeare_ids):
         seen.append(output.dtype)
 
     full, _ = _short_run(shakespeare_ids)
-    _, train_ids, val_ids = shakespeare_ids
-    model = small_gpt(65, seed=3)
-    model.blocks[0].attn.q_proj.register_forward_hook(record)
-    history = train(
-        model,
-        train_ids,
-        val_ids,
-        steps=6,
-        batch_size=4,
-        seed=11,
-        progress=False,
-        eval_windows=8,
-        precision="bf16",
-    )
+    losses, model = _short_run(shakespeare_ids, hook=record, precision="bf16")
     model_dtypes = {p.dtype for p in model.parameters()}
     assert seen[0] == torch.bfloat16 and model_dtypes == {torch.float32}
     # the evaluations after training run in float32
     assert seen[-1] == torch.float32
-    assert history.train_loss != full
-    assert history.train_loss == pytest.approx(full, abs=0.05)
+    assert losses != full
+    assert losses == pytest.approx(full, abs=0.05)
 
 
 def test_fused_adamw_gives_the_same_training(shakespeare_ids):
