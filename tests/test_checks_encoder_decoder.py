@@ -15,7 +15,12 @@ def test_not_attempted_is_friendly(capsys):
     def stub(*args, **kwargs):
         raise NotImplementedError
 
-    for checker in (checks.decoder_io, checks.padding_mask, checks.greedy_decode):
+    for checker in (
+        checks.decoder_io,
+        checks.padding_mask,
+        checks.greedy_decode,
+        checks.beam_step,
+    ):
         passed, printed = run(checker, stub, capsys)
         assert not passed
         assert printed.startswith(f"… {checker.__name__}: not attempted yet")
@@ -220,3 +225,66 @@ def test_greedy_drops_bos(capsys):
         "bos",
         capsys,
     )
+
+
+# -------------------------------------------------------- beam_step
+
+
+def beam_step_correct(scores, log_probs, beam_size):
+    candidates = (scores[:, None] + log_probs).flatten()
+    new_scores, index = candidates.topk(beam_size)
+    V = log_probs.shape[1]
+    return new_scores, index // V, index % V
+
+
+def test_beam_step_accepts_correct_code(capsys):
+    assert_passes(checks.beam_step, beam_step_correct, capsys)
+
+
+def test_beam_step_accepts_a_sort_instead_of_topk(capsys):
+    def by_sorting(scores, log_probs, beam_size):
+        candidates = (scores[:, None] + log_probs).reshape(-1)
+        order = candidates.argsort(descending=True)[:beam_size]
+        V = log_probs.shape[1]
+        return candidates[order], order // V, order % V
+
+    assert_passes(checks.beam_step, by_sorting, capsys)
+
+
+def test_beam_step_forgets_the_scores_so_far(capsys):
+    def forgets(scores, log_probs, beam_size):
+        return beam_step_correct(torch.zeros_like(scores), log_probs, beam_size)
+
+    assert_hint(checks.beam_step, forgets, "scores[:, None] + log_probs", capsys)
+
+
+def test_beam_step_keeps_the_best_token_of_each_hypothesis(capsys):
+    def per_row(scores, log_probs, beam_size):
+        best, token = (scores[:, None] + log_probs).max(dim=1)
+        order = best.argsort(descending=True)[:beam_size]
+        return best[order], order, token[order]
+
+    assert_hint(checks.beam_step, per_row, "one hypothesis may deserve two", capsys)
+
+
+def test_beam_step_divides_by_the_wrong_size(capsys):
+    def wrong_index(scores, log_probs, beam_size):
+        new_scores, index = (scores[:, None] + log_probs).flatten().topk(beam_size)
+        k = scores.shape[0]
+        return new_scores, index % k, index // k
+
+    assert_hint(checks.beam_step, wrong_index, "hypothesis i // V", capsys)
+
+
+def test_beam_step_worst_first(capsys):
+    def ascending(scores, log_probs, beam_size):
+        return tuple(t.flip(0) for t in beam_step_correct(scores, log_probs, beam_size))
+
+    assert_hint(checks.beam_step, ascending, "best first", capsys)
+
+
+def test_beam_step_returns_only_the_scores(capsys):
+    def scores_only(scores, log_probs, beam_size):
+        return beam_step_correct(scores, log_probs, beam_size)[0]
+
+    assert_hint(checks.beam_step, scores_only, "return three tensors", capsys)

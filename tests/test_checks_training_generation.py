@@ -14,6 +14,7 @@ from tinytx.teach import checks
 CHECKERS = (
     checks.train_step,
     checks.lr_schedule,
+    checks.bigram_baseline,
     checks.top_k_filter,
     checks.nucleus_probs,
 )
@@ -219,3 +220,105 @@ def test_nucleus_probs(capsys):
     )
     assert_hint(checks.nucleus_probs, temperature_multiplies, "divide them", capsys)
     assert_hint(checks.nucleus_probs, ascending, "Sort descending", capsys)
+
+
+# -------------------------------------------------------- bigram_baseline
+
+
+def bigram_table(ids, V, start=1.0):
+    counts = torch.full((V, V), start)
+    counts.index_put_((ids[:-1], ids[1:]), torch.ones(len(ids) - 1), accumulate=True)
+    return counts
+
+
+def bigram_correct(train_ids, val_ids, vocab_size):
+    counts = bigram_table(train_ids, vocab_size)
+    probs = counts / counts.sum(dim=1, keepdim=True)
+    return -probs.log()[val_ids[:-1], val_ids[1:]].mean().item()
+
+
+def test_bigram_accepts_correct_code(capsys):
+    assert_passes(checks.bigram_baseline, bigram_correct, capsys)
+
+
+def test_bigram_accepts_a_loop_returning_a_tensor(capsys):
+    def with_loops(train_ids, val_ids, vocab_size):
+        counts = [[1] * vocab_size for _ in range(vocab_size)]
+        for a, b in zip(train_ids.tolist(), train_ids.tolist()[1:]):
+            counts[a][b] += 1
+        pairs = list(zip(val_ids.tolist(), val_ids.tolist()[1:]))
+        total = sum(-math.log(counts[a][b] / sum(counts[a])) for a, b in pairs)
+        return torch.tensor(total / len(pairs))
+
+    assert_passes(checks.bigram_baseline, with_loops, capsys)
+
+
+def test_bigram_without_smoothing(capsys):
+    def unsmoothed(train_ids, val_ids, vocab_size):
+        counts = bigram_table(train_ids, vocab_size, start=0.0)
+        probs = counts / counts.sum(dim=1, keepdim=True)
+        return -probs.log()[val_ids[:-1], val_ids[1:]].mean().item()
+
+    assert_hint(checks.bigram_baseline, unsmoothed, "add-one smoothing", capsys)
+
+
+def test_bigram_columns_normalised(capsys):
+    def by_columns(train_ids, val_ids, vocab_size):
+        counts = bigram_table(train_ids, vocab_size)
+        probs = counts / counts.sum(dim=0, keepdim=True)
+        return -probs.log()[val_ids[:-1], val_ids[1:]].mean().item()
+
+    assert_hint(checks.bigram_baseline, by_columns, "each column sums to 1", capsys)
+
+
+def test_bigram_read_the_wrong_way_round(capsys):
+    def transposed(train_ids, val_ids, vocab_size):
+        counts = bigram_table(train_ids, vocab_size)
+        probs = counts / counts.sum(dim=1, keepdim=True)
+        return -probs.log()[val_ids[1:], val_ids[:-1]].mean().item()
+
+    assert_hint(checks.bigram_baseline, transposed, "wrong way round", capsys)
+
+
+def test_bigram_joint_probabilities(capsys):
+    def joint(train_ids, val_ids, vocab_size):
+        counts = bigram_table(train_ids, vocab_size)
+        return -(counts / counts.sum()).log()[val_ids[:-1], val_ids[1:]].mean().item()
+
+    assert_hint(checks.bigram_baseline, joint, "P(b | a)", capsys)
+
+
+def test_bigram_scored_on_training_ids(capsys):
+    def on_train(train_ids, val_ids, vocab_size):
+        return bigram_correct(train_ids, train_ids, vocab_size)
+
+    assert_hint(checks.bigram_baseline, on_train, "loss on the training ids", capsys)
+
+
+def test_bigram_that_is_a_unigram(capsys):
+    def unigram(train_ids, val_ids, vocab_size):
+        counts = torch.bincount(train_ids, minlength=vocab_size).float()
+        return -(counts / counts.sum()).log()[val_ids[1:]].mean().item()
+
+    assert_hint(checks.bigram_baseline, unigram, "unigram loss", capsys)
+
+
+def test_bigram_summed(capsys):
+    def summed(train_ids, val_ids, vocab_size):
+        return bigram_correct(train_ids, val_ids, vocab_size) * (len(val_ids) - 1)
+
+    assert_hint(checks.bigram_baseline, summed, "not the sum", capsys)
+
+
+def test_bigram_in_bits(capsys):
+    def bits(train_ids, val_ids, vocab_size):
+        return bigram_correct(train_ids, val_ids, vocab_size) / math.log(2)
+
+    assert_hint(checks.bigram_baseline, bits, "in bits", capsys)
+
+
+def test_bigram_returns_the_table(capsys):
+    def table(train_ids, val_ids, vocab_size):
+        return bigram_table(train_ids, vocab_size)
+
+    assert_hint(checks.bigram_baseline, table, "return one number", capsys)

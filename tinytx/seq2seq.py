@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tinytx.beam import beam_search, check_decoding_args, sequence_scores
 from tinytx.config import Seq2SeqConfig
 from tinytx.model import cross_entropy_loss
 from tinytx.nn.attention import padding_mask
@@ -187,27 +188,33 @@ class Seq2Seq(nn.Module):
         return logits, cache
 
     @torch.no_grad()
-    def translate(self, src: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
-        """Greedy decoding: source ids (B, S) -> target ids (B, L) starting with bos_id.
+    def translate(
+        self,
+        src: torch.Tensor,
+        max_len: int | None = None,
+        beam_size: int = 1,
+        length_penalty: float = 0.0,
+    ) -> torch.Tensor:
+        """Decoding: source ids (B, S) -> target ids (B, L) starting with bos_id.
 
-        Each step feeds the target so far and appends the most likely next
-        token. A row that has produced eos_id is padded with pad_id; decoding
-        stops when every row has finished or the target reaches max_len tokens
-        (default and most: block_size).
+        beam_size=1 (the default) decodes greedily: each step feeds the target so far
+        and appends the most likely next token. A row that has produced eos_id is
+        padded with pad_id; decoding stops when every row has finished or the target
+        reaches max_len tokens (default and most: block_size).
+
+        beam_size > 1 runs beam search (`tinytx.beam.beam_search`): it keeps the
+        beam_size most likely partial targets of each source and returns the best,
+        compared by log-probability divided by GNMT's length penalty
+        ((5 + length) / 6) ** length_penalty; the paper used beam 4 and 0.6.
         """
-        limit = self.config.block_size if max_len is None else max_len
-        if (
-            isinstance(limit, bool)
-            or not isinstance(limit, int)
-            or not 1 <= limit <= self.config.block_size
-        ):
-            raise ValueError(
-                f"max_len must be an int in [1, block_size={self.config.block_size}], "
-                f"got {max_len!r}"
-            )
+        limit = check_decoding_args(
+            beam_size, length_penalty, max_len, self.config.block_size
+        )
         was_training = self.training
         self.eval()
         try:
+            if beam_size > 1:
+                return beam_search(self, src, beam_size, limit, length_penalty)
             memory = self.encode(src)
             tgt = torch.full(
                 (src.shape[0], 1),
@@ -224,5 +231,19 @@ class Seq2Seq(nn.Module):
         finally:
             self.train(was_training)
         return tgt
+
+    @torch.no_grad()
+    def score(
+        self, src: torch.Tensor, tgt: torch.Tensor, length_penalty: float = 0.0
+    ) -> torch.Tensor:
+        """What beam search ranks by: src (B, S) and targets tgt (B, L) as `translate`
+        returns them -> (B,) log P(target tokens | source) / GNMT's length penalty."""
+        check_decoding_args(1, length_penalty, None, self.config.block_size)
+        was_training = self.training
+        self.eval()
+        try:
+            return sequence_scores(self, src, tgt, length_penalty)
+        finally:
+            self.train(was_training)
 
     generate = translate

@@ -198,6 +198,23 @@ def call(fn: Callable, *args: torch.Tensor, **kwargs) -> torch.Tensor:
     return out.detach()
 
 
+def call_for_number(fn: Callable, *args) -> float:
+    """Call fn(*args) and return its result as a Python float,
+    turning errors into hints."""
+    out = run(fn, *args)
+    if torch.is_tensor(out):
+        if out.numel() != 1:
+            raise CheckFailed(
+                f"return one number, got a tensor of shape {tuple(out.shape)}"
+            )
+        return out.item()
+    if isinstance(out, (int, float)) and not isinstance(out, bool):
+        return float(out)
+    raise CheckFailed(
+        f"return a number (a float or a 1-element tensor), got {type(out).__name__}"
+    )
+
+
 def expect_shape(out: torch.Tensor, like: torch.Tensor, what: str) -> None:
     """Fail unless `out` has the shape of `like` (the input)."""
     if out.shape != like.shape:

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import torch
 
-from tinytx.teach.checks.core import CheckFailed, checker, run
+from tinytx.teach.checks.core import CheckFailed, checker, close, run, show
 
-__all__ = ["decoder_io", "padding_mask", "greedy_decode"]
+__all__ = ["decoder_io", "padding_mask", "greedy_decode", "beam_step"]
 
 
 def _rows(t: torch.Tensor) -> str:
@@ -300,4 +300,114 @@ def greedy_decode(fn: Callable) -> str:
     return (
         "seeds with bos, feeds each prediction back, pads finished rows and "
         "stops at eos or max_len."
+    )
+
+
+# -------------------------------------------------------- one step of beam search
+
+
+def _reference_beam_step(
+    scores: torch.Tensor, log_probs: torch.Tensor, beam_size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    V = log_probs.shape[1]
+    best, index = (scores[:, None] + log_probs).flatten().topk(beam_size)
+    return best, index // V, index % V
+
+
+def _beam_cases() -> list[tuple[str, torch.Tensor, torch.Tensor, int]]:
+    """(description, scores (k,), log_probs (k, V), beam_size). In the second case
+    the running scores change the ranking, the best hypothesis gives two of the
+    survivors, and a hypothesis gives none."""
+    g = torch.Generator().manual_seed(0)
+    first = torch.randn(1, 7, generator=g).log_softmax(-1)
+    second = torch.tensor(
+        [
+            [-0.2, -1.9, -2.5, -3.0, -4.0],  # best so far: two good continuations
+            [-0.1, -3.0, -3.5, -4.0, -4.5],  # one very likely continuation
+            [-1.6, -1.7, -1.8, -1.9, -2.0],  # flat, and far behind
+        ]
+    )
+    return [
+        (
+            "the first step (one hypothesis, 7 tokens, beam_size=3)",
+            torch.zeros(1),
+            first,
+            3,
+        ),
+        (
+            "3 hypotheses with scores [-1.0, -1.5, -3.0] and 5 tokens, beam_size=3",
+            torch.tensor([-1.0, -1.5, -3.0]),
+            second,
+            3,
+        ),
+        ("the same with beam_size=2", torch.tensor([-1.0, -1.5, -3.0]), second, 2),
+    ]
+
+
+@checker("beam_step")
+def beam_step(fn: Callable) -> str:
+    """Check `fn(scores, log_probs, beam_size) -> (new_scores, beam, token)`:
+    scores (k,), log_probs (k, V) -> the beam_size best of the k * V candidates, best
+    first, with the hypothesis each extends and its token."""
+    for case, scores, log_probs, beam_size in _beam_cases():
+        out = run(fn, scores.clone(), log_probs.clone(), beam_size)
+        if not (isinstance(out, tuple) and len(out) == 3):
+            raise CheckFailed(
+                "return three tensors: (new_scores, beam, token), each of shape "
+                "(beam_size,)"
+            )
+        if not all(torch.is_tensor(t) for t in out):
+            raise CheckFailed("return (new_scores, beam, token) as three tensors")
+        new_scores, beam, token = (t.detach() for t in out)
+        want_scores, want_beam, want_token = _reference_beam_step(
+            scores, log_probs, beam_size
+        )
+        one_each = (
+            f"on {case} you kept the best token of each hypothesis; one hypothesis "
+            "may deserve two places and another none: flatten the (k, V) candidates "
+            "and take the beam_size best of all of them"
+        )
+        if new_scores.shape != (beam_size,):
+            if new_scores.shape == scores.shape:
+                raise CheckFailed(one_each)
+            raise CheckFailed(
+                f"on {case} new_scores should have shape ({beam_size},), got "
+                f"{tuple(new_scores.shape)}: rank all k * V candidates together "
+                "(flatten them) and keep beam_size of them"
+            )
+        got = sorted(zip(beam.tolist(), token.tolist()))
+        want = sorted(zip(want_beam.tolist(), want_token.tolist()))
+        if got == want and close(new_scores, want_scores.flip(0)):
+            raise CheckFailed(
+                "the right candidates, worst first: return them best first "
+                "(topk sorts from the largest)"
+            )
+        if got == want and close(new_scores, want_scores):
+            continue
+        if close(new_scores, want_scores):
+            raise CheckFailed(
+                f"on {case} the scores are right but not the (beam, token) pairs: "
+                f"index i of the flattened (k, V) candidates is hypothesis i // V and "
+                f"token i % V, with V = log_probs.shape[1] = {log_probs.shape[1]}"
+            )
+        alone = log_probs.flatten().topk(beam_size).values
+        if close(new_scores, alone) or close(new_scores, alone + scores[0]):
+            raise CheckFailed(
+                f"on {case} you ranked the next tokens by their own log-probability; "
+                "a candidate's score is its hypothesis's score so far plus the token's "
+                "log-probability: scores[:, None] + log_probs"
+            )
+        per_row = (scores[:, None] + log_probs).amax(dim=1).sort(descending=True)
+        if new_scores.shape == per_row.values.shape and close(
+            new_scores.sort(descending=True).values, per_row.values
+        ):
+            raise CheckFailed(one_each)
+        raise CheckFailed(
+            f"on {case} expected new_scores {show(want_scores)}, beam "
+            f"{want_beam.tolist()}, token {want_token.tolist()}; got "
+            f"{show(new_scores)}, {beam.tolist()}, {token.tolist()}"
+        )
+    return (
+        "ranks all k × V candidates by score so far + log-probability and keeps the "
+        "best, with the hypothesis and token of each."
     )

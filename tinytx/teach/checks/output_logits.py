@@ -9,7 +9,14 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from tinytx.teach.checks.core import CheckFailed, call, checker, close, run, show
+from tinytx.teach.checks.core import (
+    CheckFailed,
+    call,
+    call_for_number,
+    checker,
+    close,
+    show,
+)
 
 __all__ = [
     "cross_entropy",
@@ -173,29 +180,12 @@ def cross_entropy(fn: Callable) -> str:
     )
 
 
-def _number(fn: Callable, *args) -> float:
-    """Call fn(*args) and return its result as a Python float,
-    turning errors into hints."""
-    out = run(fn, *args)
-    if torch.is_tensor(out):
-        if out.numel() != 1:
-            raise CheckFailed(
-                f"return one number, got a tensor of shape {tuple(out.shape)}"
-            )
-        return out.item()
-    if isinstance(out, (int, float)) and not isinstance(out, bool):
-        return float(out)
-    raise CheckFailed(
-        f"return a number (a float or a 1-element tensor), got {type(out).__name__}"
-    )
-
-
 @checker("uniform_loss")
 def uniform_loss(fn: Callable) -> str:
     """Check `fn(vocab_size) -> the cross-entropy of a uniform guess over
     vocab_size tokens` (ln V, in nats)."""
     for V in (65, 37000, 50257, 2):
-        out = _number(fn, V)
+        out = call_for_number(fn, V)
         expected = math.log(V)
         if math.isclose(out, expected, rel_tol=1e-5):
             continue

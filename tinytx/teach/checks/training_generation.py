@@ -12,10 +12,24 @@ from tinytx.config import GPTConfig
 from tinytx.generate import filter_logits
 from tinytx.model import GPT
 from tinytx.nn.functional import softmax as reference_softmax
-from tinytx.teach.checks.core import CheckFailed, call, checker, close, run, show
+from tinytx.teach.checks.core import (
+    CheckFailed,
+    call,
+    call_for_number,
+    checker,
+    close,
+    run,
+    show,
+)
 from tinytx.train import learning_rate as reference_learning_rate
 
-__all__ = ["train_step", "lr_schedule", "top_k_filter", "nucleus_probs"]
+__all__ = [
+    "train_step",
+    "lr_schedule",
+    "bigram_baseline",
+    "top_k_filter",
+    "nucleus_probs",
+]
 
 
 # -------------------------------------------------------- one training step
@@ -212,6 +226,104 @@ def lr_schedule(fn: Callable) -> str:
     return (
         "linear warmup to lr, cosine decay to min_lr, flat after the end: "
         "equal to tinytx's schedule."
+    )
+
+
+# -------------------------------------------------------- the bigram baseline
+
+
+def _bigram_table(ids: torch.Tensor, V: int, add: float = 1.0) -> torch.Tensor:
+    """(V, V) counts of each (previous, next) pair in ids, plus `add`."""
+    counts = torch.full((V, V), add)
+    counts.index_put_((ids[:-1], ids[1:]), torch.ones(len(ids) - 1), accumulate=True)
+    return counts
+
+
+def _bigram_mistakes(
+    train: torch.Tensor, val: torch.Tensor, V: int
+) -> list[tuple[float, str]]:
+    """(value, hint) for the usual ways of getting the bigram baseline wrong."""
+    prev, nxt = val[:-1], val[1:]
+    counts = _bigram_table(train, V)
+    rows = counts / counts.sum(dim=1, keepdim=True)
+    unigram = torch.bincount(train, minlength=V).float()
+    return [
+        (
+            -(counts / counts.sum(dim=0, keepdim=True)).log()[prev, nxt].mean().item(),
+            "each column sums to 1, not each row: the row is the previous character, "
+            "so divide counts by counts.sum(dim=1, keepdim=True)",
+        ),
+        (
+            -rows.T.log()[prev, nxt].mean().item(),
+            "the table is read the wrong way round: with rows for the previous "
+            "character, the pair (a, b) is probs[a, b], that is "
+            "probs[val_ids[:-1], val_ids[1:]]",
+        ),
+        (
+            -(counts / counts.sum()).log()[prev, nxt].mean().item(),
+            "you divided by the sum of the whole table, which gives P(a, b), the "
+            "probability of the pair; the model needs P(b | a): divide each row by "
+            "its own sum",
+        ),
+        (
+            -rows.log()[train[:-1], train[1:]].mean().item(),
+            "that is the loss on the training ids; count on train_ids, then score "
+            "val_ids",
+        ),
+        (
+            -(unigram / unigram.sum()).log()[nxt].mean().item(),
+            "that is the unigram loss: each character's probability must depend on "
+            "the previous one, P(b | a) from the counts of pairs",
+        ),
+        (
+            -rows.log()[prev, nxt].sum().item(),
+            "return the mean loss per predicted character, not the sum",
+        ),
+        (
+            -rows.log()[prev, nxt].mean().item() / math.log(2),
+            "that is in bits (log base 2); the book measures losses in nats: use the "
+            "natural log, .log()",
+        ),
+    ]
+
+
+@checker("bigram_baseline")
+def bigram_baseline(fn: Callable) -> str:
+    """Check `fn(train_ids, val_ids, vocab_size) -> float`: the validation
+    cross-entropy (nats) of the add-one smoothed bigram model counted on train_ids."""
+    g = torch.Generator().manual_seed(0)
+    V = 6
+    # a text where the previous token matters: each token is the previous one plus
+    # 1 (80%) or plus 2, modulo V; training and validation continue the same walk
+    walk = (1 + (torch.rand(440, generator=g) > 0.8).long()).cumsum(0) % V
+    train = walk[:400]
+    # the validation text also repeats a token, a pair that training never saw
+    val = torch.cat([walk[400:], walk[-1:]])
+    counts = _bigram_table(train, V)
+    unseen = int((_bigram_table(train, V, add=0.0)[val[:-1], val[1:]] == 0).sum())
+    assert unseen > 0  # the case needs a pair that smoothing must rescue
+    expected = (
+        -(counts / counts.sum(dim=1, keepdim=True)).log()[val[:-1], val[1:]].mean()
+    ).item()
+    out = call_for_number(fn, train.clone(), val.clone(), V)
+    if math.isclose(out, expected, rel_tol=1e-5):
+        return (
+            f"{out:.4f} nats on a {V}-token text whose validation part holds a pair "
+            "training never saw: the add-one bigram baseline."
+        )
+    if not math.isfinite(out):
+        raise CheckFailed(
+            f"got {out}: a pair of the validation ids never occurs in the training "
+            "ids, so its count is 0, its probability 0 and its loss infinite. Start "
+            "every count at 1 (add-one smoothing): torch.ones(V, V)"
+        )
+    for value, hint in _bigram_mistakes(train, val, V):
+        if math.isclose(out, value, rel_tol=1e-5):
+            raise CheckFailed(hint)
+    raise CheckFailed(
+        f"expected {expected:.4f} nats, got {out:.4f}. Count each pair "
+        "(train_ids[i], train_ids[i + 1]) starting from 1, divide each row by its "
+        "sum, and average -log P(val_ids[i + 1] | val_ids[i]) over the validation pairs"
     )
 
 
