@@ -16,6 +16,7 @@ VARIANTS = {
         positional="sinusoidal",
     ),
     "no residual": dict(residual=False),
+    "GPT-2's tanh GELU": dict(activation="gelu_tanh"),
 }
 
 

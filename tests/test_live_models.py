@@ -50,6 +50,7 @@ GPT_VARIANTS = {
         positional="sinusoidal",
     ),
     "no residual": dict(residual=False),
+    "GPT-2's tanh GELU": dict(activation="gelu_tanh"),
 }
 
 

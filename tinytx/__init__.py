@@ -32,6 +32,7 @@ _EXPORTS = {
     "tinytx.data": ("get_batch", "load_corpus", "train_val_split"),
     "tinytx.device": ("pick_device", "seed"),
     "tinytx.generate": ("filter_logits", "sample_next"),
+    "tinytx.gpt2": ("load_gpt2",),
     "tinytx.model": ("GPT",),
     "tinytx.optim": ("Muon",),
     "tinytx.nn.attention": (

@@ -13,7 +13,7 @@ from typing import Any
 
 NORMS = ("pre", "post")
 POSITIONALS = ("learned", "sinusoidal")
-ACTIVATIONS = ("relu", "gelu")
+ACTIVATIONS = ("relu", "gelu", "gelu_tanh")
 
 
 def _check_positive_int(owner: str, name: str, value: Any) -> None:
@@ -75,7 +75,9 @@ class GPTConfig:
     ffn_hidden defaults to 4 * n_embd. norm="pre" puts LayerNorm before each sublayer
     (GPT-2); "post" after the residual add (the original Transformer). residual=False
     removes `x = x + f(x)`, for the ablation of chapter 06. tie_weights shares the token
-    embedding with the output head.
+    embedding with the output head. activation is the feed-forward network's: "gelu"
+    (exact), "relu", or "gelu_tanh", the tanh approximation of GELU that GPT-2 was
+    trained with (what `tinytx.load_gpt2` builds).
     """
 
     vocab_size: int

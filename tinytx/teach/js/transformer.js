@@ -107,6 +107,8 @@ function layerNorm(x, T, C, weight, bias) {
 const ACTIVATIONS = {
   relu: (x) => (x > 0 ? x : 0),
   gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)), // F.gelu's exact form
+  // GPT-2's tanh approximation, F.gelu(x, approximate="tanh")
+  gelu_tanh: (x) => 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3))),
 };
 
 /**
