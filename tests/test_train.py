@@ -13,7 +13,9 @@ from tinytx import (
     CharTokenizer,
     GPTConfig,
     evaluate,
+    load,
     load_corpus,
+    load_metadata,
     train,
     train_val_split,
 )
@@ -333,3 +335,27 @@ def test_compiled_training_matches_eager_training(shakespeare_ids):
     eager, _ = _short_run(shakespeare_ids)
     compiled, _ = _short_run(shakespeare_ids, compile=True)
     assert compiled == pytest.approx(eager, abs=1e-4)
+
+
+def test_the_checkpoint_holds_the_weights_of_the_last_evaluation(
+    shakespeare_ids, tmp_path
+):
+    tokenizer, train_ids, val_ids = shakespeare_ids
+    model = small_gpt(tokenizer.vocab_size)
+    path = tmp_path / "run" / "model.pt"
+    history = train(
+        model,
+        train_ids,
+        val_ids,
+        steps=6,
+        batch_size=4,
+        eval_interval=4,
+        eval_windows=8,
+        checkpoint=path,
+        progress=False,
+    )
+    assert history.val_steps == [4, 6]
+    saved = load(path)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(saved.state_dict()[name], tensor), name
+    assert load_metadata(path) == {"step": 6, "val_loss": history.val_loss[-1]}

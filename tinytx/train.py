@@ -3,13 +3,15 @@
 One step: draw a batch of random windows, forward, loss, backward, clip the gradient
 norm, AdamW step, with the learning rate warmed up linearly and then decayed along a
 cosine. Validation runs every `eval_interval` steps on a fixed set of windows, so
-the numbers are comparable from one evaluation to the next.
+the numbers are comparable from one evaluation to the next. Under torchrun the same
+call trains on several processes at once (see `tinytx.distributed`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -17,9 +19,13 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from tinytx import distributed
+from tinytx.checkpoint import save
 from tinytx.data import get_batch
 from tinytx.device import seed as seed_everything
+from tinytx.distributed import World
 from tinytx.optim import Muon
 
 
@@ -88,7 +94,46 @@ def _check_ids(ids: torch.Tensor, name: str, block_size: int) -> None:
         )
 
 
+def _window_starts(
+    ids: torch.Tensor, block_size: int, max_windows: int | None
+) -> torch.Tensor:
+    """Where `evaluate`'s windows start in `ids`: (W,), non-overlapping, or
+    max_windows of them spread evenly."""
+    n_windows = (len(ids) - 1) // block_size
+    starts = torch.arange(n_windows) * block_size
+    if max_windows is not None and max_windows < n_windows:
+        starts = starts[torch.linspace(0, n_windows - 1, max_windows).round().long()]
+    return starts
+
+
 @torch.no_grad()
+def _summed_loss(
+    model: nn.Module,
+    ids: torch.Tensor,
+    starts: torch.Tensor,
+    *,
+    batch_size: int,
+    block_size: int,
+) -> tuple[float, int]:
+    """The windows' losses summed (each window's mean over its tokens) and their
+    count, in eval mode; the model's mode is restored afterwards."""
+    offsets = torch.arange(block_size)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        for batch_starts in starts.split(batch_size):
+            index = batch_starts[:, None] + offsets  # (b, T)
+            x, y = ids[index].to(device), ids[index + 1].to(device)
+            _, loss = model(x, y)
+            total += loss.item() * len(batch_starts)
+            count += len(batch_starts)
+    finally:
+        model.train(was_training)
+    return total, count
+
+
 def evaluate(
     model: nn.Module,
     ids: torch.Tensor,
@@ -104,24 +149,32 @@ def evaluate(
     """
     block_size = model.config.block_size if block_size is None else block_size
     _check_ids(ids, "evaluation data", block_size)
-    n_windows = (len(ids) - 1) // block_size
-    starts = torch.arange(n_windows) * block_size
-    if max_windows is not None and max_windows < n_windows:
-        starts = starts[torch.linspace(0, n_windows - 1, max_windows).round().long()]
-    offsets = torch.arange(block_size)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    try:
-        for batch_starts in starts.split(batch_size):
-            index = batch_starts[:, None] + offsets  # (b, T)
-            x, y = ids[index].to(device), ids[index + 1].to(device)
-            _, loss = model(x, y)
-            total += loss.item() * len(batch_starts)
-            count += len(batch_starts)
-    finally:
-        model.train(was_training)
+    starts = _window_starts(ids, block_size, max_windows)
+    total, count = _summed_loss(
+        model, ids, starts, batch_size=batch_size, block_size=block_size
+    )
+    return total / count
+
+
+def _evaluate_on_all_ranks(
+    model: nn.Module, ids: torch.Tensor, world: World, max_windows: int | None
+) -> float:
+    """`evaluate`, with the windows shared out among the ranks: each sums the losses
+    of its share and an all_reduce adds up the sums and counts, so every rank gets
+    the mean one process would compute (up to the order of the additions)."""
+    if world.world_size == 1:
+        return evaluate(model, ids, max_windows=max_windows)
+    block_size = model.config.block_size
+    starts = _window_starts(ids, block_size, max_windows)
+    total, count = _summed_loss(
+        model,
+        ids,
+        starts.tensor_split(world.world_size)[world.rank],
+        batch_size=32,
+        block_size=block_size,
+    )
+    sums = torch.tensor([total, count], dtype=torch.float64, device=world.device)
+    total, count = distributed.all_reduce_sum(sums, world).tolist()
     return total / count
 
 
@@ -217,6 +270,7 @@ def train(
     precision: str = "float32",
     compile: bool = False,
     fused: bool = False,
+    checkpoint: str | os.PathLike | None = None,
 ) -> TrainHistory:
     """Train `model` (a GPT) on random windows of train_ids; returns a TrainHistory.
 
@@ -246,12 +300,28 @@ def train(
         compile: train through torch.compile(model) (the first steps pay for the
             compilation; the model's weights are shared with the compiled one).
         fused: AdamW's fused kernel (see `_optimizers`).
+        checkpoint: after each evaluation, save the model there with `tinytx.save`
+            (metadata: step and val_loss), replacing the previous save.
+
+    Under torchrun (see `tinytx.distributed`) every process runs this same call: each
+    rank trains a copy of the model through DistributedDataParallel on its own
+    batch_size windows, so a step sees world_size * batch_size windows, exactly those
+    one process would draw with that batch_size. A CUDA model moves to cuda:LOCAL_RANK.
+    The losses in the history are averaged over the ranks; only rank 0 shows progress
+    and saves the checkpoint, and every rank returns once it is written. The model
+    passed in ends with the trained weights on every rank. compile=True compiles the
+    DistributedDataParallel model (Dynamo splits the graph at DDP's gradient buckets).
 
     Ctrl-C stops training after the step in progress and returns the history so far
     (interrupted=True); the model keeps the weights of its last complete step.
     A loss that is not finite stops training with a ValueError naming the step, before
     that step changes any weight.
     """
+    if isinstance(model, DistributedDataParallel):
+        raise TypeError(
+            "pass the model itself (model.module), not DistributedDataParallel(model): "
+            "under torchrun, train wraps it"
+        )
     block_size = model.config.block_size
     for name, value in (("steps", steps), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -270,7 +340,9 @@ def train(
         raise ValueError(
             f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}"
         )
-    device = next(model.parameters()).device
+    world = distributed.setup(next(model.parameters()).device)
+    device = world.device
+    model.to(device)  # a no-op in one process; under torchrun, this rank's GPU
     optimizers = _optimizers(
         model,
         optimizer,
@@ -279,11 +351,12 @@ def train(
         weight_decay=weight_decay,
         fused=fused,
     )
-    forward = torch.compile(model) if compile else model
+    trained = distributed.wrap(model, world)
+    forward = torch.compile(trained) if compile else trained
     generator = seed_everything(seed)
     history = TrainHistory()
     bar = None
-    if progress:
+    if progress and world.rank == 0:
         from tqdm.auto import tqdm  # imported here: tqdm is needed only when training
 
         bar = tqdm(total=steps, desc="training", unit="step")
@@ -291,7 +364,8 @@ def train(
     with _stop_requested_on_ctrl_c() as stop:
         try:
             for step in range(steps):
-                if stop.is_set():
+                # Ctrl-C may reach one rank only; they all stop at the same step
+                if distributed.any_rank(stop.is_set(), world):
                     history.interrupted = True
                     break
                 step_lr = learning_rate(
@@ -300,16 +374,15 @@ def train(
                 for opt in optimizers:
                     for group in opt.param_groups:
                         group["lr"] = step_lr * group["lr_scale"]
-                x, y = get_batch(
-                    train_ids,
-                    batch_size,
-                    block_size,
-                    generator=generator,
-                    device=device,
-                )
+                # Every rank draws the same global batch and keeps its own rows,
+                # so the ranks together see what one process would see.
+                rows = world.world_size * batch_size
+                x, y = get_batch(train_ids, rows, block_size, generator=generator)
+                x, y = distributed.shard(x, world), distributed.shard(y, world)
                 with _autocast(device, precision):
-                    _, loss = forward(x, y)
-                loss_value = loss.item()
+                    _, loss = forward(x.to(device), y.to(device))
+                # the global batch's loss, so that every rank stops on a bad one
+                loss_value = distributed.all_reduce_mean(loss.detach(), world).item()
                 if not math.isfinite(loss_value):
                     raise ValueError(
                         f"training loss became {loss_value} at step {step}; "
@@ -336,8 +409,11 @@ def train(
                 if (step + 1) % eval_interval == 0 or step + 1 == steps:
                     history.val_steps.append(step + 1)
                     history.val_loss.append(
-                        evaluate(model, val_ids, max_windows=eval_windows)
+                        _evaluate_on_all_ranks(model, val_ids, world, eval_windows)
                     )
+                    if checkpoint is not None and world.rank == 0:
+                        metadata = {"step": step + 1, "val_loss": history.val_loss[-1]}
+                        save(model, checkpoint, metadata=metadata)
                 if bar is not None:
                     bar.update(1)
                     postfix = {"loss": f"{loss_value:.3f}"}
@@ -358,4 +434,6 @@ def train(
         finally:
             if bar is not None:
                 bar.close()
+    if checkpoint is not None:
+        distributed.barrier(world)  # no rank returns before the checkpoint is written
     return history
