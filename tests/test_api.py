@@ -12,8 +12,8 @@ import tinytx
 CONTRACT = [
     "CharTokenizer", "BPETokenizer", "load_corpus", "GPTConfig", "GPT",
     "scaled_dot_product_attention", "causal_mask", "MultiHeadAttention", "softmax",
-    "sinusoidal_positions", "LayerNorm", "FeedForward", "Seq2SeqConfig", "Seq2Seq",
-    "train", "evaluate", "save", "load", "pick_device", "seed",
+    "sinusoidal_positions", "LayerNorm", "RMSNorm", "FeedForward", "Seq2SeqConfig",
+    "Seq2Seq", "train", "evaluate", "save", "load", "pick_device", "seed",
 ]  # fmt: skip
 
 

@@ -17,6 +17,18 @@ VARIANTS = {
     ),
     "no residual": dict(residual=False),
     "GPT-2's tanh GELU": dict(activation="gelu_tanh"),
+    "rotary positions": dict(positional="rope"),
+    "RMSNorm, SwiGLU": dict(normalization="rmsnorm", activation="swiglu"),
+    "grouped-query attention": dict(n_kv_head=2),
+    "every chapter-11 switch, multi-query, post-LN, no bias, untied": dict(
+        positional="rope",
+        normalization="rmsnorm",
+        activation="swiglu",
+        n_kv_head=1,
+        norm="post",
+        bias=False,
+        tie_weights=False,
+    ),
 }
 
 
@@ -67,3 +79,9 @@ def test_the_cache_is_allocated_once_and_steps_are_checked():
     assert decoder.cache.length == 6 and decoder.cache.keys.data_ptr() == keys
     with pytest.raises(ValueError, match="one token per row"):
         decoder.step(torch.zeros(1, 2, dtype=torch.long))
+
+
+def test_grouped_query_attention_caches_only_the_kv_heads():
+    decoder = Decoder(make_gpt(n_kv_head=1), batch_size=2)
+    assert decoder.cache.keys.shape == (2, 2, 1, 12, 4)  # (layers, B, H_kv, block, d)
+    assert decoder.cache.values.shape == (2, 2, 1, 12, 4)

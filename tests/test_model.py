@@ -93,7 +93,7 @@ def test_context_window_rule():
     assert all(n - context_window_start(n, 1) == 1 for n in range(2, 6))
 
 
-@pytest.mark.parametrize("positional", ["learned", "sinusoidal"])
+@pytest.mark.parametrize("positional", ["learned", "sinusoidal", "rope"])
 def test_cached_generation_equals_recomputation_past_block_size(positional):
     model = make_gpt(positional=positional)
     prompt = torch.randint(0, 20, (2, 3))
@@ -225,9 +225,11 @@ def test_bad_targets_get_clear_errors():
         (
             dict(positional="rotary"),
             ValueError,
-            "positional must be 'learned' or 'sinusoidal'",
+            "positional must be 'learned' or 'sinusoidal' or 'rope', got 'rotary'",
         ),
         (dict(activation="tanh"), ValueError, "activation must be 'relu' or 'gelu'"),
+        (dict(normalization="layer"), ValueError, "'layernorm' or 'rmsnorm'"),
+        (dict(n_kv_head=3), ValueError, "n_head=2 is not a multiple of n_kv_head=3"),
         (dict(residual="yes"), TypeError, "residual must be True or False"),
     ],
 )

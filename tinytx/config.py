@@ -14,6 +14,11 @@ from typing import Any
 NORMS = ("pre", "post")
 POSITIONALS = ("learned", "sinusoidal")
 ACTIVATIONS = ("relu", "gelu", "gelu_tanh")
+# The switches of chapter 11 ("today's Transformer"), for GPTConfig only: the
+# encoder-decoder of chapter 10 stays the 2017 model.
+GPT_POSITIONALS = (*POSITIONALS, "rope")
+GPT_ACTIVATIONS = (*ACTIVATIONS, "swiglu")
+NORMALIZATIONS = ("layernorm", "rmsnorm")
 
 
 def _check_positive_int(owner: str, name: str, value: Any) -> None:
@@ -31,8 +36,15 @@ def _check_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -
         raise ValueError(f"{owner}.{name} must be {options}, got {value!r}")
 
 
-def _check_common(config: Any) -> None:
-    """Checks shared by GPTConfig and Seq2SeqConfig: sizes, heads, dropout, choices."""
+def _check_common(
+    config: Any,
+    positionals: tuple[str, ...] = POSITIONALS,
+    activations: tuple[str, ...] = ACTIVATIONS,
+) -> None:
+    """Checks shared by GPTConfig and Seq2SeqConfig: sizes, heads, dropout, choices.
+
+    positionals and activations are the choices the config's model can build.
+    """
     owner = type(config).__name__
     for name in ("block_size", "n_layer", "n_head", "n_embd"):
         _check_positive_int(owner, name, getattr(config, name))
@@ -57,8 +69,8 @@ def _check_common(config: Any) -> None:
     if config.ffn_hidden is not None:
         _check_positive_int(owner, "ffn_hidden", config.ffn_hidden)
     _check_choice(owner, "norm", config.norm, NORMS)
-    _check_choice(owner, "positional", config.positional, POSITIONALS)
-    _check_choice(owner, "activation", config.activation, ACTIVATIONS)
+    _check_choice(owner, "positional", config.positional, positionals)
+    _check_choice(owner, "activation", config.activation, activations)
     for name in ("bias", "tie_weights"):
         if not isinstance(getattr(config, name), bool):
             raise TypeError(
@@ -78,6 +90,16 @@ class GPTConfig:
     embedding with the output head. activation is the feed-forward network's: "gelu"
     (exact), "relu", or "gelu_tanh", the tanh approximation of GELU that GPT-2 was
     trained with (what `tinytx.load_gpt2` builds).
+
+    The switches of chapter 11, all off by default (the defaults build GPT-2):
+    positional="rope" rotates queries and keys by their position inside every attention
+    layer instead of adding a position table (Su et al., 2021); normalization="rmsnorm"
+    replaces every LayerNorm by RMSNorm (Zhang & Sennrich, 2019), wherever `norm` puts
+    it; activation="swiglu" makes the feed-forward network gated (Shazeer, 2020), with
+    a hidden size that keeps its parameter count unless ffn_hidden is given; n_kv_head
+    below n_head shares each key/value head among n_head // n_kv_head query heads
+    (grouped-query attention, Ainslie et al., 2023; n_kv_head=1 is multi-query
+    attention, Shazeer, 2019). None means n_head: one key/value head per query head.
     """
 
     vocab_size: int
@@ -93,13 +115,43 @@ class GPTConfig:
     bias: bool = True
     activation: str = "gelu"
     ffn_hidden: int | None = None
+    normalization: str = "layernorm"
+    n_kv_head: int | None = None
 
     def __post_init__(self) -> None:
         _check_positive_int("GPTConfig", "vocab_size", self.vocab_size)
-        _check_common(self)
+        _check_common(self, GPT_POSITIONALS, GPT_ACTIVATIONS)
         if not isinstance(self.residual, bool):
             raise TypeError(
                 f"GPTConfig.residual must be True or False, got {self.residual!r}"
+            )
+        _check_choice("GPTConfig", "normalization", self.normalization, NORMALIZATIONS)
+        if self.n_kv_head is not None:
+            _check_positive_int("GPTConfig", "n_kv_head", self.n_kv_head)
+            if self.n_head % self.n_kv_head != 0:
+                divisors = [h for h in range(1, self.n_head + 1) if not self.n_head % h]
+                raise ValueError(
+                    f"GPTConfig: n_head={self.n_head} is not a multiple of "
+                    f"n_kv_head={self.n_kv_head}; each key/value head serves "
+                    f"n_head // n_kv_head query heads, so pick n_kv_head from "
+                    f"{divisors} (None means n_head)"
+                )
+        d_head = self.n_embd // self.n_head
+        if self.positional == "rope" and d_head % 2 != 0:
+            even_heads = [
+                h
+                for h in range(1, min(self.n_embd, 64) + 1)
+                if self.n_embd % h == 0 and (self.n_embd // h) % 2 == 0
+            ]
+            change = (
+                f"pick n_head from {even_heads} or change n_embd"
+                if even_heads
+                else "make n_embd even"
+            )
+            raise ValueError(
+                f"GPTConfig: positional='rope' rotates pairs of dimensions, so each "
+                f"head needs an even size, but n_embd // n_head = {self.n_embd} // "
+                f"{self.n_head} = {d_head}; {change}"
             )
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,6 +2,10 @@
 
 ids (B, T) -> token + position embeddings (B, T, C) -> n_layer Blocks
            -> final LayerNorm -> head (B, T, V) logits for the next token
+
+With positional="rope" nothing is added to the token embeddings: each Block rotates
+its queries and keys by their positions instead. normalization="rmsnorm" makes every
+norm, the final one included, an RMSNorm.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from tinytx.generate import generate as _generate
 from tinytx.nn.attention import KVCache
 from tinytx.nn.block import Block
 from tinytx.nn.embedding import TokenEmbedding, check_token_ids
-from tinytx.nn.norm import LayerNorm
+from tinytx.nn.norm import make_norm
 from tinytx.nn.positional import (
     LearnedPositionalEmbedding,
+    RotaryPositionalEmbedding,
     SinusoidalPositionalEmbedding,
 )
 
@@ -68,12 +73,19 @@ class GPT(nn.Module):
             raise TypeError(f"GPT needs a GPTConfig, got {type(config).__name__}")
         self.config = config
         self.tok_embed = TokenEmbedding(config.vocab_size, config.n_embd)
-        positional = (
-            LearnedPositionalEmbedding
-            if config.positional == "learned"
-            else SinusoidalPositionalEmbedding
-        )
-        self.pos_embed = positional(config.block_size, config.n_embd)
+        if config.positional == "rope":  # no table: positions turn queries and keys
+            self.pos_embed = None
+            self.rotary = RotaryPositionalEmbedding(
+                config.block_size, config.n_embd // config.n_head
+            )
+        else:
+            positional = (
+                LearnedPositionalEmbedding
+                if config.positional == "learned"
+                else SinusoidalPositionalEmbedding
+            )
+            self.pos_embed = positional(config.block_size, config.n_embd)
+            self.rotary = None
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
             Block(
@@ -85,13 +97,15 @@ class GPT(nn.Module):
                 bias=config.bias,
                 activation=config.activation,
                 ffn_hidden=config.ffn_hidden,
+                normalization=config.normalization,
+                n_kv_head=config.n_kv_head,
             )
             for _ in range(config.n_layer)
         )
         # Post-LN blocks already end in a LayerNorm; pre-LN ones
         # leave the stream unnormalised.
         self.final_norm = (
-            LayerNorm(config.n_embd, bias=config.bias)
+            make_norm(config.normalization, config.n_embd, bias=config.bias)
             if config.norm == "pre"
             else nn.Identity()
         )
@@ -135,11 +149,17 @@ class GPT(nn.Module):
         T = idx.shape[1]
         positions = torch.arange(start_pos, start_pos + T, device=idx.device)
         tok = self.tok_embed(idx)  # (B, T, C)
-        pos = self.pos_embed(positions)  # (T, C), broadcast over the batch
-        x = self.dropout(tok + pos)
         if record is not None:
             record["embed.tok"] = tok
-            record["embed.pos"] = pos
+        rotary = None
+        if self.rotary is not None:
+            rotary = self.rotary(positions)  # (cos, sin), each (T, d_head / 2)
+            x = self.dropout(tok)
+        else:
+            pos = self.pos_embed(positions)  # (T, C), broadcast over the batch
+            x = self.dropout(tok + pos)
+            if record is not None:
+                record["embed.pos"] = pos
         for i, block in enumerate(self.blocks):
             block_record: dict[str, torch.Tensor] | None = (
                 {} if record is not None else None
@@ -148,6 +168,7 @@ class GPT(nn.Module):
                 x,
                 kv_cache=kv_caches[i] if kv_caches is not None else None,
                 record=block_record,
+                rotary=rotary,
             )
             if record is not None:
                 record.update(
@@ -180,7 +201,9 @@ class GPT(nn.Module):
         Keys: embed.tok (B, T, C), embed.pos (T, C), blocks.{i}.resid_pre,
         blocks.{i}.attn.weights (B, H, T, T), blocks.{i}.attn.out, blocks.{i}.resid_mid,
         blocks.{i}.ffn.hidden (B, T, hidden), blocks.{i}.ffn.out, blocks.{i}.resid_post,
-        final_norm, logits (B, T, V).
+        final_norm, logits (B, T, V). With positional="rope" there is no embed.pos
+        (positions enter attention); with n_kv_head the weights still have n_head
+        heads.
         """
         self.check_input(idx)
         cache: dict[str, torch.Tensor] = {}

@@ -5,6 +5,12 @@
 Masks are boolean with True = "may attend" (the convention of
 `torch.nn.functional.scaled_dot_product_attention`). A causal mask lets position t see
 positions <= t; a padding mask hides padding tokens of the keys.
+
+Two changes of chapter 11 live in `MultiHeadAttention`: rotary positions (queries and
+keys turned by their position, see `tinytx.nn.positional`) and grouped-query
+attention, fewer key/value heads than query heads (Ainslie et al., 2023), whose
+extreme of one key/value head is multi-query attention (Shazeer, 2019). Fewer
+key/value heads mean a smaller KV cache, which is what limits long generation.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinytx.nn.functional import softmax
+from tinytx.nn.positional import apply_rotary
 
 
 def causal_mask(T: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -109,11 +116,20 @@ def scaled_dot_product_attention(
     return weights @ v, weights
 
 
+def repeat_kv_heads(x: torch.Tensor, group: int) -> torch.Tensor:
+    """(B, H_kv, S, d_head) -> (B, H_kv * group, S, d_head), each head repeated
+    `group` times in place: query head h reads key/value head h // group, so
+    neighbouring query heads share one (as Llama's `repeat_kv`, and PyTorch's
+    `enable_gqa`)."""
+    return x.repeat_interleave(group, dim=1)
+
+
 class KVCache:
     """Keys and values of the tokens seen so far, for one attention layer.
 
     During generation each new token only needs its own query; its keys and values are
-    appended here so earlier tokens are never recomputed. Shapes (B, H, T_seen, d_head).
+    appended here so earlier tokens are never recomputed. Shapes
+    (B, H_kv, T_seen, d_head), with H_kv the layer's key/value heads (n_kv_head).
     """
 
     def __init__(self) -> None:
@@ -169,26 +185,44 @@ class MultiHeadAttention(nn.Module):
     `need_weights=False` it calls PyTorch's fused kernel; with `need_weights=True` the
     explicit path above, which also returns the weights (B, H, T, S). Both give the
     same output.
+
+    n_kv_head (default n_head) below n_head is grouped-query attention: keys and
+    values are projected to n_kv_head heads of d_head = C / n_head dimensions, and each
+    serves n_head // n_kv_head neighbouring query heads (`repeat_kv_heads`); the KV
+    cache keeps the n_kv_head heads only.
     """
 
     def __init__(
-        self, n_embd: int, n_head: int, dropout: float = 0.0, bias: bool = True
+        self,
+        n_embd: int,
+        n_head: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        n_kv_head: int | None = None,
     ) -> None:
         super().__init__()
         if n_embd % n_head != 0:
             raise ValueError(f"n_embd={n_embd} must be divisible by n_head={n_head}")
+        n_kv_head = n_head if n_kv_head is None else n_kv_head
+        if n_head % n_kv_head != 0:
+            raise ValueError(
+                f"n_head={n_head} must be a multiple of n_kv_head={n_kv_head}"
+            )
         self.n_head = n_head
+        self.n_kv_head = n_kv_head
+        self.kv_group = n_head // n_kv_head  # query heads per key/value head
         self.d_head = n_embd // n_head
         self.q_proj = nn.Linear(n_embd, n_embd, bias=bias)
-        self.k_proj = nn.Linear(n_embd, n_embd, bias=bias)
-        self.v_proj = nn.Linear(n_embd, n_embd, bias=bias)
+        self.k_proj = nn.Linear(n_embd, n_kv_head * self.d_head, bias=bias)
+        self.v_proj = nn.Linear(n_embd, n_kv_head * self.d_head, bias=bias)
         self.out_proj = nn.Linear(n_embd, n_embd, bias=bias)
         self.dropout = dropout
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, C) -> (B, H, T, C/H): each head gets its own slice of the channels."""
+        """(B, T, n * d_head) -> (B, n, T, d_head): each head gets its own slice of the
+        channels; n is n_head for queries, n_kv_head for keys and values."""
         B, T, _ = x.shape
-        return x.view(B, T, self.n_head, self.d_head).transpose(1, 2)
+        return x.view(B, T, -1, self.d_head).transpose(1, 2)
 
     @staticmethod
     def merge_heads(x: torch.Tensor) -> torch.Tensor:
@@ -205,6 +239,7 @@ class MultiHeadAttention(nn.Module):
         causal: bool = False,
         need_weights: bool = False,
         kv_cache: KVCache | None = None,
+        rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Args:
             x: (B, T, C) the queries' source.
@@ -215,14 +250,25 @@ class MultiHeadAttention(nn.Module):
             need_weights: also return the attention weights (B, H, T, S).
             kv_cache: during generation, the keys and values of earlier tokens; this
                 call's keys and values are appended and attention covers them all.
+            rotary: (cos, sin), each (T, d_head / 2), the angles of x's positions
+                (`RotaryPositionalEmbedding`): queries and keys are rotated by them
+                before the keys are cached. Self-attention only.
 
         Returns:
             (out (B, T, C), weights (B, H, T, S) or None).
         """
         source = x if context is None else context
         q = self.split_heads(self.q_proj(x))  # (B, H, T, d_head)
-        k = self.split_heads(self.k_proj(source))  # (B, H, S, d_head)
+        k = self.split_heads(self.k_proj(source))  # (B, H_kv, S, d_head)
         v = self.split_heads(self.v_proj(source))
+        if rotary is not None:
+            if context is not None:
+                raise ValueError(
+                    "rotary positions are for self-attention: queries and keys from "
+                    "different sequences have no common positions"
+                )
+            cos, sin = rotary
+            q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if kv_cache is not None:
             if causal and len(kv_cache) > 0 and q.shape[-2] > 1:
                 raise ValueError(
@@ -232,6 +278,8 @@ class MultiHeadAttention(nn.Module):
             if len(kv_cache) > 0:
                 causal = False  # one new query may see every cached key, and itself
             k, v = kv_cache.append(k, v)
+        if self.kv_group > 1:
+            k, v = repeat_kv_heads(k, self.kv_group), repeat_kv_heads(v, self.kv_group)
         dropout_p = self.dropout if self.training else 0.0
         if need_weights:
             out, weights = scaled_dot_product_attention(

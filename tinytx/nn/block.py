@@ -6,7 +6,9 @@ Where the norm sits is the difference between the two classic layouts:
     post-LN (Vaswani et al., 2017):  x = norm(x + sublayer(x))
     pre-LN  (GPT-2):                 x = x + sublayer(norm(x))
 
-With `residual=False` the `x +` disappears, for the ablation of chapter 06.
+With `residual=False` the `x +` disappears, for the ablation of chapter 06. A GPT
+`Block` also takes the switches of chapter 11: RMSNorm for LayerNorm, the SwiGLU
+feed-forward network, grouped-query attention and rotary positions.
 
 Every block can fill a `record` dict with its activations (keys such as "resid_pre",
 "attn.weights", "ffn.hidden"); the models prefix them with the block's location.
@@ -20,8 +22,8 @@ import torch
 from torch import nn
 
 from tinytx.nn.attention import KVCache, MultiHeadAttention
-from tinytx.nn.ffn import FeedForward
-from tinytx.nn.norm import LayerNorm
+from tinytx.nn.ffn import FeedForward, SwiGLUFeedForward
+from tinytx.nn.norm import LayerNorm, make_norm
 
 
 class _ResidualBlock(nn.Module):
@@ -33,7 +35,7 @@ class _ResidualBlock(nn.Module):
     def _sublayer(
         self,
         x: torch.Tensor,
-        norm: LayerNorm,
+        norm: nn.Module,
         sublayer: Callable[[torch.Tensor], torch.Tensor],
     ) -> torch.Tensor:
         if self.norm_placement == "pre":
@@ -72,7 +74,12 @@ class _ResidualBlock(nn.Module):
 
 class Block(_ResidualBlock):
     """A GPT block: causal self-attention then a feed-forward
-    network, (B, T, C) -> (B, T, C)."""
+    network, (B, T, C) -> (B, T, C).
+
+    normalization="rmsnorm" makes both norms RMSNorm (no bias); activation="swiglu"
+    builds a `SwiGLUFeedForward`; n_kv_head (None: n_head) sets the attention's
+    key/value heads.
+    """
 
     def __init__(
         self,
@@ -84,16 +91,23 @@ class Block(_ResidualBlock):
         bias: bool = True,
         activation: str = "gelu",
         ffn_hidden: int | None = None,
+        normalization: str = "layernorm",
+        n_kv_head: int | None = None,
     ) -> None:
         super().__init__()
         self.norm_placement = norm
         self.residual = residual
-        self.ln_attn = LayerNorm(n_embd, bias=bias)
-        self.attn = MultiHeadAttention(n_embd, n_head, dropout=dropout, bias=bias)
-        self.ln_ffn = LayerNorm(n_embd, bias=bias)
-        self.ffn = FeedForward(
-            n_embd, ffn_hidden, activation=activation, dropout=dropout, bias=bias
+        self.ln_attn = make_norm(normalization, n_embd, bias)
+        self.attn = MultiHeadAttention(
+            n_embd, n_head, dropout=dropout, bias=bias, n_kv_head=n_kv_head
         )
+        self.ln_ffn = make_norm(normalization, n_embd, bias)
+        if activation == "swiglu":
+            self.ffn = SwiGLUFeedForward(n_embd, ffn_hidden, dropout=dropout, bias=bias)
+        else:
+            self.ffn = FeedForward(
+                n_embd, ffn_hidden, activation=activation, dropout=dropout, bias=bias
+            )
         self.dropout = nn.Dropout(dropout)
 
     def forward(
@@ -101,14 +115,23 @@ class Block(_ResidualBlock):
         x: torch.Tensor,
         kv_cache: KVCache | None = None,
         record: dict[str, torch.Tensor] | None = None,
+        rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
+        """x (B, T, C) -> (B, T, C). rotary: (cos, sin) of x's positions, each
+        (T, d_head / 2), when the model uses rotary positions."""
         if record is not None:
             record["resid_pre"] = x
         x = self._sublayer(
             x,
             self.ln_attn,
             lambda h: self._attend(
-                self.attn, "attn", record, h, causal=True, kv_cache=kv_cache
+                self.attn,
+                "attn",
+                record,
+                h,
+                causal=True,
+                kv_cache=kv_cache,
+                rotary=rotary,
             ),
         )
         if record is not None:

@@ -12,6 +12,10 @@ UTF-8 JSON ``{"kind", "config", "vocab", "tensors": [[name, shape], ...]}``; zer
 to a multiple of 4 bytes; then each tensor's values as float16, in the header's order.
 Float16 halves the download (2.7 M weights: 5.4 MB) and moves the model's next-token
 probabilities by less than 1e-3 (tests/test_live.py measures it).
+
+The page computes the models of chapters 1-10 only: a GPT built with a switch of
+chapter 11 (rotary positions, RMSNorm, SwiGLU, fewer key/value heads) is refused with a
+ValueError naming the setting, rather than written to a file the page would misread.
 """
 
 from __future__ import annotations
@@ -34,6 +38,35 @@ MAGIC = b"TTX1"
 # Positional modules whose table the page reads as "<name>.table" (block_size, C):
 # sinusoids are a buffer outside the state dict, so every table is written out whole.
 POSITIONAL = {GPT: ("pos_embed",), Seq2Seq: ("src_pos", "tgt_pos")}
+# GPTConfig settings the page's JavaScript model (tinytx/teach/js/transformer.js)
+# cannot compute, each with the values it can.
+UNSUPPORTED = {
+    "positional": (("rope",), "'learned' or 'sinusoidal'"),
+    "normalization": (("rmsnorm",), "'layernorm'"),
+    "activation": (("swiglu",), "'relu', 'gelu' or 'gelu_tanh'"),
+}
+
+
+def check_page_can_run(model: GPT | Seq2Seq) -> None:
+    """Raise a ValueError naming every setting of `model` the page cannot compute."""
+    if not isinstance(model, GPT):
+        return  # Seq2SeqConfig has none of the switches
+    config = model.config
+    problems = [
+        f"{name}={getattr(config, name)!r} (it runs {supported})"
+        for name, (refused, supported) in UNSUPPORTED.items()
+        if getattr(config, name) in refused
+    ]
+    if config.n_kv_head not in (None, config.n_head):
+        problems.append(
+            f"n_kv_head={config.n_kv_head} (it runs n_kv_head=None, one key/value "
+            "head per query head)"
+        )
+    if problems:
+        raise ValueError(
+            f"the book's in-page model cannot run this GPT's {', '.join(problems)}; "
+            "show a model built without these settings, or run this one in Python"
+        )
 
 
 def tensors_of(model: GPT | Seq2Seq) -> dict[str, torch.Tensor]:
@@ -42,6 +75,7 @@ def tensors_of(model: GPT | Seq2Seq) -> dict[str, torch.Tensor]:
     kind = type(model)
     if kind not in POSITIONAL:
         raise TypeError(f"export handles GPT and Seq2Seq models, got {kind.__name__}")
+    check_page_can_run(model)
     tables = POSITIONAL[kind]
     out = {
         name: p.detach()
