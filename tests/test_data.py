@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import math
 import threading
 import urllib.error
 
@@ -13,7 +14,13 @@ import pytest
 import torch
 
 import tinytx.data as data
-from tinytx.data import Corpus, get_batch, load_corpus, train_val_split
+from tinytx.data import (
+    Corpus,
+    count_baselines,
+    get_batch,
+    load_corpus,
+    train_val_split,
+)
 
 SMALL_TEXT = "To be, or not to be: that is the question.\n" * 50
 SMALL_BYTES = SMALL_TEXT.encode("utf-8")
@@ -325,3 +332,24 @@ def test_batch_rejects_bad_ids(ids, error, message):
 def test_batch_rejects_bad_sizes(batch_size, block_size):
     with pytest.raises(ValueError, match="must be a positive int"):
         get_batch(torch.arange(100), batch_size, block_size)
+
+
+def test_count_baselines_equal_the_counts_written_out():
+    train = torch.tensor([0, 1, 2, 1, 2, 0, 1, 1, 2, 2])
+    val = torch.tensor([1, 2, 0, 0, 1])  # (0, 0) never occurs in training
+    V = 3
+    freq = [train.tolist().count(t) / len(train) for t in range(V)]
+    counts = [[1] * V for _ in range(V)]
+    for a, b in zip(train.tolist(), train.tolist()[1:]):
+        counts[a][b] += 1
+    pairs = list(zip(val.tolist(), val.tolist()[1:]))
+    bigram = sum(-math.log(counts[a][b] / sum(counts[a])) for a, b in pairs) / 4
+    unigram = sum(-math.log(freq[t]) for t in val.tolist()) / len(val)
+    got = count_baselines(train, val, V)
+    assert math.isclose(got["unigram"], unigram, rel_tol=1e-12)
+    assert math.isclose(got["bigram"], bigram, rel_tol=1e-12)
+
+
+def test_count_baselines_needs_sequences_of_ids():
+    with pytest.raises(ValueError, match="val_ids must be a 1-D tensor"):
+        count_baselines(torch.tensor([0, 1, 2]), torch.tensor([[0, 1]]), 3)

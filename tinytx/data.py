@@ -2,7 +2,8 @@
 
 `load_corpus` finds a corpus file (your copy, then the cache, then a verified
 download); `train_val_split` cuts a sequence into its first and last part;
-`get_batch` samples the (input, target) windows a language model trains on.
+`get_batch` samples the (input, target) windows a language model trains on;
+`count_baselines` gives the losses of the unigram and bigram models, for scale.
 """
 
 from __future__ import annotations
@@ -271,3 +272,29 @@ def get_batch(
     if device is not None:
         x, y = x.to(device), y.to(device)
     return x, y
+
+
+def count_baselines(
+    train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int
+) -> dict[str, float]:
+    """The validation loss (nats per token) of two models counted on `train_ids`:
+    "unigram", each token's frequency, and "bigram", P(next | previous) from the
+    counts of neighbouring pairs plus one (add-one smoothing, so that a pair never
+    seen in training does not cost an infinite loss; the unigram loss is infinite
+    if a validation token never occurs in training). A language model that does not
+    beat the bigram line uses no more than the previous token.
+
+    train_ids (N,), val_ids (M,): 1-D integer token ids below vocab_size.
+    """
+    for name, ids in (("train_ids", train_ids), ("val_ids", val_ids)):
+        if not torch.is_tensor(ids) or ids.dim() != 1 or ids.numel() < 2:
+            raise ValueError(f"{name} must be a 1-D tensor of at least 2 token ids")
+    unigram = torch.bincount(train_ids, minlength=vocab_size).double()
+    pairs = torch.ones(vocab_size, vocab_size, dtype=torch.float64)
+    ones = torch.ones(len(train_ids) - 1, dtype=torch.float64)
+    pairs.index_put_((train_ids[:-1], train_ids[1:]), ones, accumulate=True)
+    bigram = pairs / pairs.sum(dim=1, keepdim=True)  # row: the previous token
+    return {
+        "unigram": -(unigram / unigram.sum()).log()[val_ids].mean().item(),
+        "bigram": -bigram.log()[val_ids[:-1], val_ids[1:]].mean().item(),
+    }
