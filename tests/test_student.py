@@ -108,8 +108,8 @@ def test_the_note_names_exactly_the_exercises_later_cells_depend_on(edition):
         "10"
     }
     assert (
-        "Exercises 10.1 (`decoder_io`), 10.2 (`padding_mask`) and 10.3 "
-        "(`greedy_decode`)" in notes["10"]
+        "Exercises 10.1 (`decoder_io`), 10.2 (`padding_mask`), 10.3 "
+        "(`greedy_decode`) and 10.4 (`beam_step`)" in notes["10"]
     )
 
 
