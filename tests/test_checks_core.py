@@ -7,7 +7,10 @@ import torch
 from checker_helpers import assert_passes, run  # tests/checker_helpers.py
 
 import tinytx
-from tinytx.nn.norm import layer_norm
+from tinytx import distributed
+from tinytx.nn.attention import repeat_kv_heads
+from tinytx.nn.norm import layer_norm, rms_norm
+from tinytx.nn.positional import apply_rotary
 from tinytx.teach import checks
 from tinytx.teach.checks.core import CHECKERS
 
@@ -74,6 +77,18 @@ def _own(name, own, what):
     [
         _own("padding_mask", tinytx.padding_mask, "padding_mask (tinytx.padding_mask)"),
         _own("layer_norm", layer_norm, "layer_norm (tinytx.nn.norm.layer_norm)"),
+        _own("shard", distributed.shard, "shard (tinytx.distributed.shard)"),
+        _own("rms_norm", rms_norm, "rms_norm (tinytx.nn.norm.rms_norm)"),
+        _own(
+            "repeat_kv",
+            repeat_kv_heads,
+            "repeat_kv_heads (tinytx.nn.attention.repeat_kv_heads)",
+        ),
+        _own(
+            "apply_rope",
+            apply_rotary,
+            "apply_rotary (tinytx.nn.positional.apply_rotary)",
+        ),
         _own("masked_softmax", tinytx.softmax, "softmax (tinytx.softmax)"),
         _own(
             "greedy_decode",

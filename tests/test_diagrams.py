@@ -103,3 +103,29 @@ def test_bad_sizes_get_clear_errors():
         diagrams.sinusoid_pair_circle(64, 32)
     with pytest.raises(ValueError, match="multiple of n_head"):
         diagrams.attention_heads_diagram(2, 16, 60, 8)
+
+
+def test_gpt_diagram_draws_the_modern_switches():
+    """RoPE has no position table to add, RMSNorm replaces every LayerNorm, SwiGLU's
+    hidden size is swiglu_hidden(C) for two matrices, and GQA's key/value heads show."""
+    from tinytx.nn.ffn import swiglu_hidden
+
+    modern = tinytx.GPTConfig(
+        vocab_size=65,
+        block_size=128,
+        n_layer=6,
+        n_head=6,
+        n_embd=192,
+        positional="rope",
+        normalization="rmsnorm",
+        activation="swiglu",
+        n_kv_head=2,
+    )
+    _, texts = rendered(diagrams.gpt_diagram(modern))
+    words = " ".join(t.get_text() for t in texts)
+    assert f"192 → 2 × {swiglu_hidden(192)} → 192, swiglu" in words
+    assert "6 q, 2 KV heads of 32, RoPE" in words
+    assert "RoPE inside attention" in words and "positions (" not in words
+    assert "final RMSNorm" in words and "LayerNorm" not in words
+    _, texts = rendered(diagrams.gpt_diagram(GPT))
+    assert "learned positions" in " ".join(t.get_text() for t in texts)

@@ -266,3 +266,33 @@ def test_a_model_on_mps_cannot_join(monkeypatch):
     launched_with(TORCHRUN_ENV, monkeypatch)
     with pytest.raises(ValueError, match=r"needs CPUs \(gloo\) or CUDA GPUs \(NCCL\)"):
         distributed.setup(torch.device("mps"))
+
+
+def test_shard_refuses_a_batch_that_does_not_split_evenly():
+    with pytest.raises(ValueError, match="7 rows does not split into 2 equal shards"):
+        distributed.shard(torch.zeros(7, 3), World(torch.device("cpu"), 1, 2))
+
+
+def test_the_costs_of_chapter_12():
+    """The ring's traffic, FSDP's 1.5 times it, and ZeRO's Figure 1 (7.5B parameters
+    on 64 GPUs, mixed precision: 120, 31.4, 16.6 and 1.9 GB per GPU)."""
+    assert distributed.allreduce_bytes(1000, 4, 2) == 3000  # 2 * 3/4 * 2000 bytes
+    assert distributed.allreduce_bytes(1000, 1, 4) == 0
+    assert distributed.step_traffic(1000, 4, 2, stage=2) == 3000
+    assert distributed.step_traffic(1000, 4, 2, stage=3) == 4500
+    per_gpu = [
+        sum(distributed.training_memory(7_500_000_000, 64, stage, "bf16").values())
+        for stage in range(4)
+    ]
+    assert [round(b / 1e9, 1) for b in per_gpu] == [120.0, 31.4, 16.6, 1.9]
+    assert distributed.training_memory(10, precision="fp32") == {
+        "weights": 40,
+        "gradients": 40,
+        "optimizer": 80,
+    }
+    with pytest.raises(ValueError, match="stage must be 0, 1, 2 or 3"):
+        distributed.training_memory(10, 2, stage=4)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        distributed.training_memory(10, precision="fp8")
+    with pytest.raises(ValueError, match="world_size must be at least 1"):
+        distributed.allreduce_bytes(10, 0, 4)

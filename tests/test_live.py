@@ -2,6 +2,7 @@
 JavaScript run under Node, compute the same numbers as the package."""
 
 import json
+import math
 from pathlib import Path
 
 import anywidget
@@ -234,3 +235,116 @@ def test_the_page_splits_and_merges_as_tinytx(tokenizers, text):
         module, f"m.bpeEncode({json.dumps(widget.merges)}, {json.dumps(text)})"
     )
     assert ids == bpe.encode(text) == widget.bpe_ids
+
+
+CALCULATOR_MODELS = {"tiny": 108_352, "GPT-2 small": 124_439_808, "7B": 7_000_000_000}
+
+
+def test_parallelism_calculator_state_and_figures():
+    widget = live.ParallelismCalculator(CALCULATOR_MODELS, model="GPT-2 small")
+    assert (widget.precision, widget.strategy, widget.gpus) == ("bf16", "DDP", 8)
+    figures = widget.figures
+    assert figures["traffic"] == 2 * 7 / 8 * 124_439_808 * 2  # bf16 gradients, a ring
+    assert figures["seconds"] == figures["traffic"] / 12.5e9
+    assert figures["memory"] == {
+        "weights": 2 * 124_439_808,
+        "gradients": 2 * 124_439_808,
+        "optimizer": 12 * 124_439_808,
+    }
+    assert figures["total"] == 16 * 124_439_808 and figures["fits"]
+    widget.model, widget.strategy, widget.gpus = "7B", "FSDP", 64
+    assert widget.figures["total"] == 16 * 7e9 / 64
+    assert widget.figures["traffic"] == 3 * 63 / 64 * 7e9 * 2
+    widget.strategy, widget.precision = "DDP", "fp32"
+    assert widget.figures["total"] == 16 * 7e9 and not widget.figures["fits"]
+    assert "tinytx-parallelism" in widget.get_state()["_esm"]
+    with pytest.raises(ValueError, match="strategy 'ZeRO-4' is not one of"):
+        live.ParallelismCalculator(CALCULATOR_MODELS, strategy="ZeRO-4")
+    with pytest.raises(ValueError, match="need gpus >= 1"):
+        live.ParallelismCalculator(CALCULATOR_MODELS, gpus=0)
+
+
+@pytest.mark.parametrize("strategy", list(live.STRATEGIES))
+@pytest.mark.parametrize("precision", list(live.VALUE_BYTES))
+def test_the_page_computes_the_same_costs_as_python(strategy, precision):
+    widget = live.ParallelismCalculator(
+        CALCULATOR_MODELS, precision=precision, strategy=strategy, capacity=24
+    )
+    states, expected = [], []
+    for model in CALCULATOR_MODELS:
+        for gpus in (1, 2, 3, 8, 64):
+            widget.model, widget.gpus = model, gpus
+            state = {k: v for k, v in widget.get_state().items() if not k[0] == "_"}
+            states.append(state)
+            expected.append(widget.figures)
+    pages = run_js(live.ParallelismCalculator, f"{json.dumps(states)}.map(m.figures)")
+    for page, python in zip(pages, expected):
+        assert page["fits"] == python["fits"]
+        for key in ("traffic", "seconds", "total"):
+            assert page[key] == pytest.approx(python[key], rel=1e-12, abs=0)
+        assert page["memory"] == pytest.approx(python["memory"], rel=1e-12, abs=0)
+
+
+def test_the_page_writes_bytes_in_decimal_units():
+    values = [0, 512, 108_352 * 16, 124_439_808 * 7, 1.2e11, 3.5e12]
+    shown = run_js(live.ParallelismCalculator, f"{values}.map(m.formatBytes)")
+    assert shown == ["0 B", "512 B", "1.73 MB", "871 MB", "120 GB", "3.5 TB"]
+
+
+def test_rope_explorer_state_and_score():
+    widget = live.RopeExplorer()
+    assert (widget.q, widget.k, widget.m, widget.n, widget.theta) == (
+        [1.0, 0.5],
+        [0.5, 1.0],
+        5,
+        2,
+        0.5,
+    )
+    assert "tinytx-rope" in widget.get_state()["_esm"]
+    q_m, k_n = widget.rotated()
+    # turning a pair keeps its length
+    assert torch.linalg.norm(q_m).item() == pytest.approx(1.25**0.5)
+    score = widget.score
+    widget.m, widget.n = widget.m + 7, widget.n + 7
+    assert widget.score == pytest.approx(score)  # only m - n matters
+    widget.n = widget.m
+    assert widget.score == pytest.approx(1.0)  # same position: the unrotated q . k
+    with pytest.raises(ValueError, match="non-zero pairs"):
+        live.RopeExplorer(q=(1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match="m and n must be in"):
+        live.RopeExplorer(m=30)
+
+
+@pytest.mark.parametrize(("m", "n"), [(5, 2), (0, 0), (12, 19), (24, 3)])
+def test_the_page_turns_q_and_k_as_tinytx(m, n):
+    widget = live.RopeExplorer(m=m, n=n)
+    page = run_js(
+        live.RopeExplorer, f"m.ropePair([1.0, 0.5], [0.5, 1.0], {m}, {n}, 0.5)"
+    )
+    q_m, k_n = widget.rotated()
+    assert page["q"] == pytest.approx(q_m.tolist(), abs=1e-9)
+    assert page["k"] == pytest.approx(k_n.tolist(), abs=1e-9)
+    assert page["score"] == pytest.approx(widget.score, abs=1e-9)
+    # the angle between them is (m - n) * theta plus the unrotated angle, wrapped
+    expected = (m - n) * 0.5 + math.atan2(0.5, 1.0) - math.atan2(1.0, 0.5)
+    assert page["angle"] == pytest.approx(
+        math.atan2(math.sin(expected), math.cos(expected)), abs=1e-9
+    )
+
+
+def test_rope_explorer_defaults_are_chapter_11s_numbers():
+    """The chapter shows the widget with its defaults and computes the same pair: the
+    state it saved is the class's default state."""
+    nb = json.loads(
+        (ROOT / "notebooks" / "11_modern_transformer.ipynb").read_text(encoding="utf-8")
+    )
+    states = nb["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]
+    saved = [
+        s["state"]
+        for s in states["state"].values()
+        if "tinytx-rope" in str(s["state"].get("_esm", ""))
+    ]
+    assert len(saved) == 1
+    default = live.RopeExplorer()
+    for name in ("q", "k", "m", "n", "theta", "max_position"):
+        assert saved[0][name] == getattr(default, name), name

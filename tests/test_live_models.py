@@ -369,3 +369,29 @@ def test_the_widgets_work_with_a_kernel():
     state = saved["state"][view["model_id"]]["state"]
     assert state["prompt"] == "To be" and len(state["completion"]) == 20
     assert "tinytx-generation" in state["_esm"]
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        {"positional": "rope"},
+        {"n_kv_head": 2},
+        {"positional": "rope", "normalization": "rmsnorm", "n_kv_head": 1},
+    ],
+    ids=["rope", "gqa", "rope-mqa"],
+)
+def test_unmasked_head_weights_score_as_the_model_does(switches):
+    """Without the mask, RoPE's rotation and the repeated key heads still apply: put
+    the causal mask back on the unmasked weights and renormalise, and each row is the
+    model's own causal row."""
+    tinytx.seed(0)
+    config = tinytx.GPTConfig(
+        vocab_size=11, block_size=12, n_layer=2, n_head=4, n_embd=32, **switches
+    )
+    model = tinytx.GPT(config).eval()
+    ids = torch.randint(11, (1, 9))
+    causal = live_models.head_weights(model, ids, 1, True)
+    unmasked = live_models.head_weights(model, ids, 1, False)
+    assert unmasked.shape == causal.shape == (4, 9, 9)
+    kept = unmasked * torch.ones(9, 9, dtype=torch.bool).tril()
+    torch.testing.assert_close(kept / kept.sum(-1, keepdim=True), causal)

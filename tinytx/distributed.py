@@ -147,8 +147,18 @@ def wrap(model: nn.Module, world: World) -> nn.Module:
 
 def shard(batch: torch.Tensor, world: World) -> torch.Tensor:
     """This rank's rows of a global batch: (world_size * B, ...) -> (B, ...), the rows
-    rank * B to (rank + 1) * B."""
-    rows = len(batch) // world.world_size
+    rank * B to (rank + 1) * B.
+
+    A batch whose rows do not split into world_size equal shards is refused: DDP
+    averages the ranks' gradients with equal weights, which is the global batch's
+    gradient only when every rank has as many rows (chapter 12)."""
+    rows, left_over = divmod(len(batch), world.world_size)
+    if left_over:
+        raise ValueError(
+            f"a global batch of {len(batch)} rows does not split into "
+            f"{world.world_size} equal shards; draw a multiple of world_size rows "
+            f"(world_size * batch_size)"
+        )
     return batch[world.rank * rows : (world.rank + 1) * rows]
 
 
@@ -180,3 +190,87 @@ def barrier(world: World) -> None:
     """Wait until every rank gets here."""
     if world.world_size > 1:
         dist.barrier()
+
+
+# ---------------------------------------------------------------- what it costs
+#
+# The arithmetic of chapter 12 (and of its calculator widget): bytes on the wire per
+# step and bytes of model state per rank. GB in the chapter are 10**9 bytes.
+
+# Bytes per parameter of the model states that AdamW training keeps. "fp32": weights,
+# gradients and both moments in float32 (tinytx.train, also with precision="bf16",
+# whose autocast computes in bfloat16 but keeps weights and gradients in float32).
+# "bf16": mixed precision as ZeRO (Rajbhandari et al. 2020) counts it: 16-bit weights
+# and gradients, and the optimizer's float32 master copy of the weights, m and v.
+STATE_BYTES = {
+    "fp32": {"weights": 4, "gradients": 4, "optimizer": 8},
+    "bf16": {"weights": 2, "gradients": 2, "optimizer": 12},
+}
+# ZeRO stage -> the states it shards over the ranks. Stage 0 is plain data
+# parallelism (DDP); stage 3 shards everything, as FSDP does.
+SHARDED = {
+    0: (),
+    1: ("optimizer",),
+    2: ("optimizer", "gradients"),
+    3: ("optimizer", "gradients", "weights"),
+}
+
+
+def _check_cost_arguments(n_values: int, world_size: int) -> None:
+    if n_values < 0:
+        raise ValueError(f"need a number of values >= 0, got {n_values}")
+    if isinstance(world_size, bool) or not isinstance(world_size, int):
+        raise TypeError(f"world_size must be an int, got {world_size!r}")
+    if world_size < 1:
+        raise ValueError(f"world_size must be at least 1, got {world_size}")
+
+
+def allreduce_bytes(n_values: int, world_size: int, bytes_per_value: int) -> float:
+    """Bytes that each rank sends (and receives) in a ring all-reduce of a tensor of
+    n_values values: 2 (world_size - 1) / world_size times the tensor's size.
+
+    The ring cuts the tensor into world_size chunks and passes them around twice:
+    world_size - 1 steps to add up every chunk (reduce-scatter), world_size - 1 steps
+    to hand the sums round (all-gather), one chunk per rank and step.
+    """
+    _check_cost_arguments(n_values, world_size)
+    return 2 * (world_size - 1) * n_values * bytes_per_value / world_size
+
+
+def step_traffic(
+    n_params: int, world_size: int, bytes_per_value: int, stage: int = 0
+) -> float:
+    """Bytes each rank sends per training step to keep the replicas in step.
+
+    Stages 0 to 2 (DDP, ZeRO-1, ZeRO-2): one ring all-reduce of the gradients (ZeRO-1
+    and 2 split it into the reduce-scatter and the all-gather, the same bytes). Stage 3
+    (FSDP) gathers the weights twice, for the forward and the backward pass, and
+    reduce-scatters the gradients: 3 (world_size - 1) / world_size times the size, 1.5
+    times as much.
+    """
+    if stage not in SHARDED:
+        raise ValueError(f"stage must be 0, 1, 2 or 3, got {stage!r}")
+    ring = allreduce_bytes(n_params, world_size, bytes_per_value)
+    return 1.5 * ring if stage == 3 else ring
+
+
+def training_memory(
+    n_params: int, world_size: int = 1, stage: int = 0, precision: str = "fp32"
+) -> dict[str, float]:
+    """Bytes per rank of the weights, the gradients and AdamW's states of a model
+    of n_params parameters, under ZeRO stage `stage` over world_size ranks.
+
+    Activations, temporary buffers and (under stage 3) the layer being gathered come
+    on top. precision: "fp32" or "bf16" (see STATE_BYTES).
+    """
+    _check_cost_arguments(n_params, world_size)
+    if stage not in SHARDED:
+        raise ValueError(f"stage must be 0, 1, 2 or 3, got {stage!r}")
+    if precision not in STATE_BYTES:
+        raise ValueError(
+            f"precision must be one of {sorted(STATE_BYTES)}, got {precision!r}"
+        )
+    return {
+        part: n_params * size / (world_size if part in SHARDED[stage] else 1)
+        for part, size in STATE_BYTES[precision].items()
+    }

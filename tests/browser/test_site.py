@@ -585,3 +585,32 @@ def test_encoder_decoder_chapter_widget_translates_in_the_page(visit):
     _type(v.page, selector, "seven zillion", "text")  # an unknown word
     assert "unknown word(s): zillion" in widget.inner_text()
     assert v.problems == []
+
+
+def test_distributed_chapter_widget_computes_in_the_page(visit):
+    """The parallelism calculator runs with no kernel: its menus recompute the bytes
+    each GPU sends and the memory it holds, as tinytx.distributed computes them."""
+    v = visit("notebooks/12_distributed_training.html")
+    widget = v.page.locator(".tinytx-parallelism")
+    widget.wait_for(state="visible", timeout=15_000)
+    state = _saved_widget_state("12_distributed_training.ipynb", "tinytx-parallelism")
+    calculator = live.ParallelismCalculator(state["models"], model=state["model"])
+    shown = []
+    for menu, attribute, value in [
+        ("model", "model", "7B"),
+        ("strategy", "strategy", "FSDP"),
+        ("GPUs", "gpus", 64),
+        ("precision", "precision", "fp32"),
+    ]:
+        selector = f".tinytx-parallelism select[aria-label='{menu}']"
+        v.page.select_option(selector, str(value))
+        setattr(calculator, attribute, value)
+        figures = calculator.figures
+        for key in ("traffic", "total"):
+            assert float(widget.get_attribute(f"data-{key}")) == pytest.approx(
+                figures[key], rel=1e-12
+            )
+        assert widget.get_attribute("data-fits") == str(figures["fits"]).lower()
+        shown.append(widget.inner_text())
+    assert len(set(shown)) == 4, "changing a menu did not redraw the widget"
+    assert v.problems == []

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from tinytx.config import GPTConfig, Seq2SeqConfig
+from tinytx.nn.ffn import swiglu_hidden
 from tinytx.nn.positional import sinusoidal_positions
 from tinytx.tokenizers import BPETokenizer
 
@@ -289,23 +290,41 @@ def attention_heads_diagram(B: int, T: int, C: int, n_head: int) -> Figure:
 def gpt_diagram(config: GPTConfig, B: str = "B", T: str = "T") -> Figure:
     """The GPT of `config` as a stack, bottom to top, with the shape at each arrow."""
     C, V = config.n_embd, config.vocab_size
-    hidden = config.ffn_hidden or 4 * C
+    swiglu = config.activation == "swiglu"
+    hidden = config.ffn_hidden or (swiglu_hidden(C) if swiglu else 4 * C)
+    norm_name = "RMSNorm" if config.normalization == "rmsnorm" else "LayerNorm"
+    rope = config.positional == "rope"
+    n_kv = config.n_kv_head or config.n_head
     fig, ax = _canvas(7.6, (0, 10), (0, 14.2))
     _box(ax, 5, 0.6, 3.4, 0.7, "token ids", "data")
     _arrow(ax, (5, 0.95), (5, 1.75), _shape(B, T))
     _box(ax, 2.8, 2.1, 3.4, 0.7, f"token embedding ({V}, {C})", "layer", SMALL)
-    position = "learned positions" if config.positional == "learned" else "sinusoidal"
-    _box(
-        ax,
-        7.25,
-        2.1,
-        3.7,
-        0.7,
-        f"{position} ({config.block_size}, {C})",
-        "layer",
-        SMALL,
-    )
-    ax.text(4.95, 2.1, "+", ha="center", va="center", fontsize=14)
+    if rope:  # nothing added: every attention layer turns its queries and keys
+        _box(
+            ax,
+            7.25,
+            2.1,
+            3.7,
+            0.7,
+            "no position table:\nRoPE inside attention",
+            "layer",
+            SMALL,
+        )
+    else:
+        position = (
+            "learned positions" if config.positional == "learned" else "sinusoidal"
+        )
+        _box(
+            ax,
+            7.25,
+            2.1,
+            3.7,
+            0.7,
+            f"{position} ({config.block_size}, {C})",
+            "layer",
+            SMALL,
+        )
+        ax.text(4.95, 2.1, "+", ha="center", va="center", fontsize=14)
     _arrow(ax, (5, 2.45), (5, 3.35), _shape(B, T, C))
     # one block, drawn once, repeated n_layer times
     ax.add_patch(
@@ -326,13 +345,23 @@ def gpt_diagram(config: GPTConfig, B: str = "B", T: str = "T") -> Figure:
         (
             "causal self-attention",
             "attention",
-            f"{config.n_head} heads of {C // config.n_head}",
+            (
+                f"{config.n_head} q, {n_kv} KV"
+                if n_kv < config.n_head
+                else f"{config.n_head}"
+            )
+            + f" heads of {C // config.n_head}"
+            + (", RoPE" if rope else ""),
         ),
-        ("feed-forward", "ffn", f"{C} → {hidden} → {C}, {config.activation}"),
+        (
+            "feed-forward",
+            "ffn",
+            f"{C} → {'2 × ' if swiglu else ''}{hidden} → {C}, {config.activation}",
+        ),
     ):
         norm_y, layer_y = (y, y + 1.0) if pre else (y + 2.0, y)
         plus_y = y + 2.0 if pre else y + 1.0
-        _box(ax, 4.2, norm_y, 2.6, 0.6, "LayerNorm", "norm", SMALL)
+        _box(ax, 4.2, norm_y, 2.6, 0.6, norm_name, "norm", SMALL)
         _box(ax, 4.2, layer_y, 3.6, 0.7, f"{name}\n{detail}", kind, SMALL)
         _box(ax, 4.2, plus_y, 0.6, 0.5, "+", "data")
         _arrow(ax, (4.2, y + 0.35), (4.2, y + 0.62))  # the main path, bottom to top
@@ -360,7 +389,7 @@ def gpt_diagram(config: GPTConfig, B: str = "B", T: str = "T") -> Figure:
         )
         y += 2.75
     _arrow(ax, (5, 9.45), (5, 10.35), _shape(B, T, C))
-    _box(ax, 5, 10.7, 2.8, 0.6, "final LayerNorm", "norm", SMALL)
+    _box(ax, 5, 10.7, 2.8, 0.6, f"final {norm_name}", "norm", SMALL)
     tied = "\ntied to the token embedding" if config.tie_weights else ""
     _arrow(ax, (5, 11.0), (5, 11.6), _shape(B, T, C))
     _box(ax, 5, 12.05, 3.8, 0.9, f"output head ({C} → {V}){tied}", "layer", SMALL)
@@ -368,7 +397,8 @@ def gpt_diagram(config: GPTConfig, B: str = "B", T: str = "T") -> Figure:
     _box(ax, 5, 13.55, 3.4, 0.7, "logits: next-token scores", "data", SMALL)
     ax.set_title(
         f"GPT: {config.n_layer} layers, {config.n_head} heads, C = {C}, "
-        f"V = {V}, {'pre' if pre else 'post'}-LN",
+        f"V = {V}, {'pre' if pre else 'post'}-"
+        + ("LN" if norm_name == "LayerNorm" else "norm, RMSNorm"),
         fontsize=FONT,
     )
     return fig

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 import traitlets
 
+from tinytx.distributed import step_traffic, training_memory
 from tinytx.nn.functional import softmax
 from tinytx.nn.positional import sinusoidal_positions
 from tinytx.tokenizers import BPETokenizer, CharTokenizer
@@ -300,3 +301,132 @@ class TokenizerExplorer(anywidget.AnyWidget):
         """BPETokenizer.encode of `text` with these merges and no special tokens."""
         merges = [((a, b), 256 + k) for k, (a, b) in enumerate(self.merges)]
         return BPETokenizer(merges).encode(self.text)
+
+
+# The calculator's strategies, by the ZeRO stage each is (FSDP shards everything), and
+# the bytes of one value each precision sends.
+STRATEGIES = {"DDP": 0, "ZeRO-1": 1, "ZeRO-2": 2, "FSDP": 3}
+VALUE_BYTES = {"fp32": 4, "bf16": 2}
+
+
+class ParallelismCalculator(anywidget.AnyWidget):
+    """Menus for a model size, a precision, a number of GPUs, a strategy and a device's
+    memory, and a bandwidth slider: the bytes each GPU sends per training step and the
+    time they take, and the weights, gradients and AdamW states each GPU holds, as a bar
+    against the capacity. The page computes them with tinytx.distributed's formulas."""
+
+    _esm = bundle("maths.js", "draw.js", "parallelism.js")
+    models = traitlets.Dict().tag(sync=True)  # name -> number of parameters
+    model = traitlets.Unicode().tag(sync=True)
+    precision = traitlets.Unicode("bf16").tag(sync=True)
+    strategy = traitlets.Unicode("DDP").tag(sync=True)
+    gpus = traitlets.Int(8).tag(sync=True)
+    bandwidth = traitlets.Float(12.5).tag(sync=True)  # GB/s (10**9 bytes a second)
+    capacity = traitlets.Float(80.0).tag(sync=True)  # GB of memory per GPU
+
+    def __init__(
+        self,
+        models: dict[str, int],
+        *,
+        model: str | None = None,
+        precision: str = "bf16",
+        strategy: str = "DDP",
+        gpus: int = 8,
+        bandwidth: float = 12.5,
+        capacity: float = 80.0,
+    ) -> None:
+        """models: {name: number of parameters}, shown in this order; model: the one
+        chosen first (default: the first)."""
+        if not models or any(n <= 0 for n in models.values()):
+            raise ValueError("give at least one model, each with a positive size")
+        model = next(iter(models)) if model is None else model
+        for name, value, choices in (
+            ("model", model, list(models)),
+            ("precision", precision, list(VALUE_BYTES)),
+            ("strategy", strategy, list(STRATEGIES)),
+        ):
+            if value not in choices:
+                raise ValueError(f"{name} {value!r} is not one of {choices}")
+        if gpus < 1 or not bandwidth > 0 or not capacity > 0:
+            raise ValueError(
+                f"need gpus >= 1, bandwidth > 0 and capacity > 0, got {gpus}, "
+                f"{bandwidth} and {capacity}"
+            )
+        super().__init__(
+            models={name: int(n) for name, n in models.items()},
+            model=model,
+            precision=precision,
+            strategy=strategy,
+            gpus=gpus,
+            bandwidth=bandwidth,
+            capacity=capacity,
+        )
+
+    @property
+    def figures(self) -> dict:
+        """What the page shows: traffic (bytes each GPU sends per step), seconds (at
+        `bandwidth`), memory ({weights, gradients, optimizer} bytes per GPU), total
+        and fits (total <= capacity)."""
+        n_params, stage = self.models[self.model], STRATEGIES[self.strategy]
+        traffic = step_traffic(n_params, self.gpus, VALUE_BYTES[self.precision], stage)
+        memory = training_memory(n_params, self.gpus, stage, self.precision)
+        total = sum(memory.values())
+        return {
+            "traffic": traffic,
+            "seconds": traffic / (self.bandwidth * 1e9),
+            "memory": memory,
+            "total": total,
+            "fits": total <= self.capacity * 1e9,
+        }
+
+
+class RopeExplorer(anywidget.AnyWidget):
+    """RoPE on one pair of dimensions (chapter 11): sliders for the query's position m
+    and the key's position n; the page turns q by m * theta and k by n * theta, draws
+    both, and shows the angle between them and their score q · k, which depends on
+    m - n only. The defaults are the chapter's example."""
+
+    _esm = bundle("maths.js", "rope.js")
+    q = traitlets.List(traitlets.Float()).tag(sync=True)
+    k = traitlets.List(traitlets.Float()).tag(sync=True)
+    m = traitlets.Int().tag(sync=True)
+    n = traitlets.Int().tag(sync=True)
+    theta = traitlets.Float().tag(sync=True)
+    max_position = traitlets.Int().tag(sync=True)
+
+    def __init__(
+        self,
+        q: Sequence[float] = (1.0, 0.5),
+        k: Sequence[float] = (0.5, 1.0),
+        *,
+        m: int = 5,
+        n: int = 2,
+        theta: float = 0.5,
+        max_position: int = 24,
+    ) -> None:
+        """q, k: one pair (2 numbers) each; theta: radians the pair turns per
+        position (pair i of a d-wide head turns 10000^(-2i/d))."""
+        q, k = [float(v) for v in q], [float(v) for v in k]
+        if len(q) != 2 or len(k) != 2 or not any(q) or not any(k):
+            raise ValueError(f"q and k must be non-zero pairs, got q={q}, k={k}")
+        if not (0 <= m <= max_position and 0 <= n <= max_position):
+            raise ValueError(f"m and n must be in 0..{max_position}, got m={m}, n={n}")
+        super().__init__(q=q, k=k, m=m, n=n, theta=theta, max_position=max_position)
+
+    def rotated(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(q turned by m * theta, k turned by n * theta), by tinytx's apply_rotary."""
+        from tinytx.nn.positional import apply_rotary
+
+        def turn(pair: list[float], position: int) -> torch.Tensor:
+            angle = torch.tensor([[position * self.theta]], dtype=torch.float64)
+            return apply_rotary(
+                torch.tensor([pair], dtype=torch.float64), angle.cos(), angle.sin()
+            )[0]
+
+        return turn(self.q, self.m), turn(self.k, self.n)
+
+    @property
+    def score(self) -> float:
+        """q_m · k_n, the number the page shows."""
+        q_m, k_n = self.rotated()
+        return float(q_m @ k_n)

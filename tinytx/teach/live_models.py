@@ -22,7 +22,9 @@ import traitlets
 
 from tinytx.generate import filter_logits
 from tinytx.model import GPT
+from tinytx.nn.attention import repeat_kv_heads
 from tinytx.nn.functional import softmax
+from tinytx.nn.positional import apply_rotary
 from tinytx.seq2seq import Seq2Seq
 from tinytx.teach.export import from_bytes, to_bytes
 from tinytx.teach.live import bundle
@@ -90,7 +92,10 @@ def head_weights(
     the causal mask.
 
     With the mask these are the weights the model uses. Without it, the same queries and
-    keys scored against every position, future included: what the mask hides.
+    keys scored against every position, future included: what the mask hides. The
+    unmasked scores are computed as the model's attention does: queries and keys turned
+    by their positions when it uses RoPE, each key head repeated for its group of
+    query heads under grouped-query attention.
     """
     _, cache = model.run_with_cache(ids)
     if causal:
@@ -101,6 +106,10 @@ def head_weights(
         h = block.ln_attn(h)
     attn = block.attn
     q, k = (attn.split_heads(proj(h)) for proj in (attn.q_proj, attn.k_proj))
+    if model.rotary is not None:
+        cos, sin = model.rotary(torch.arange(ids.shape[1], device=ids.device))
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+    k = repeat_kv_heads(k, attn.kv_group)  # (B, H, T, d_head)
     return softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)[0]
 
 

@@ -32,9 +32,11 @@ One module per chapter; every checker is re-exported here, so a notebook calls
 """
 
 from tinytx.teach.checks.attention import *  # noqa: F401,F403
+from tinytx.teach.checks.distributed import *  # noqa: F401,F403
 from tinytx.teach.checks.embeddings import *  # noqa: F401,F403
 from tinytx.teach.checks.encoder_decoder import *  # noqa: F401,F403
 from tinytx.teach.checks.feed_forward import *  # noqa: F401,F403
+from tinytx.teach.checks.modern import *  # noqa: F401,F403
 from tinytx.teach.checks.output_logits import *  # noqa: F401,F403
 from tinytx.teach.checks.positional import *  # noqa: F401,F403
 from tinytx.teach.checks.residual_layernorm import *  # noqa: F401,F403

@@ -42,6 +42,13 @@ class Verdict:
 CHECKERS: dict[str, Callable[[Callable], Verdict]] = {}  # every checker, by name
 
 
+def say(line: str) -> None:
+    """Print a checker's line in one write: `print` writes the text and the newline
+    separately, and a kernel under load can send them as two outputs, the second an
+    empty box on the page."""
+    sys.stdout.write(line + "\n")
+
+
 def checker(
     name: str,
 ) -> Callable[[Callable[[Callable], str]], Callable[[Callable], Verdict]]:
@@ -57,27 +64,27 @@ def checker(
         @functools.wraps(body)
         def check(fn: Callable) -> Verdict:
             if not callable(fn):
-                print(
+                say(
                     f"✗ {name}: pass the function itself, e.g. checks.{name}({name}), "
                     f"not {type(fn).__name__}"
                 )
                 return Verdict(False)
             own = tinytx_original(fn)  # it would pass, but it is not the reader's work
             if own is not None:
-                print(f"✗ {name}: {_not_yours(fn, own)}")
+                say(f"✗ {name}: {_not_yours(fn, own)}")
                 return Verdict(False)
             try:
                 message = body(fn)
             except NotImplementedError:
-                print(
+                say(
                     f"… {name}: not attempted yet. Replace `raise NotImplementedError` "
                     "with your code, run that cell, then run this one again."
                 )
                 return Verdict(False)
             except CheckFailed as failure:
-                print(f"✗ {name}: {failure}")
+                say(f"✗ {name}: {failure}")
                 return Verdict(False)
-            print(f"✓ {name}: {message}")
+            say(f"✓ {name}: {message}")
             return Verdict(True)
 
         CHECKERS[name] = check
