@@ -77,7 +77,7 @@ function render({ model, el }) {
   const both = document.createElement("button");
   both.textContent = "move both +1";
   const readout = element("div", { fontSize: "14px", margin: "6px 0",
-    fontFamily: "monospace", whiteSpace: "pre" });
+    fontFamily: "monospace", whiteSpace: "pre-wrap" }); // wraps on a phone
   const figure = element("div");
   root.append(m.wrap, n.wrap, both, readout, figure);
 
