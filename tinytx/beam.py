@@ -53,6 +53,12 @@ def check_decoding_args(
             "beam_size must be a positive int (1 is greedy decoding), got "
             f"{beam_size!r}"
         )
+    check_length_penalty(length_penalty)
+    return limit
+
+
+def check_length_penalty(length_penalty: object) -> None:
+    """A ValueError unless length_penalty (GNMT's alpha) is a number >= 0."""
     if (
         isinstance(length_penalty, bool)
         or not isinstance(length_penalty, (int, float))
@@ -62,7 +68,6 @@ def check_decoding_args(
             "length_penalty must be a number >= 0 (0 compares plain log-probabilities; "
             f"the paper used 0.6), got {length_penalty!r}"
         )
-    return limit
 
 
 @torch.no_grad()

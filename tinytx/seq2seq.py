@@ -15,7 +15,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tinytx.beam import beam_search, check_decoding_args, sequence_scores
+from tinytx.beam import (
+    beam_search,
+    check_decoding_args,
+    check_length_penalty,
+    sequence_scores,
+)
 from tinytx.config import Seq2SeqConfig
 from tinytx.model import cross_entropy_loss
 from tinytx.nn.attention import padding_mask
@@ -238,7 +243,7 @@ class Seq2Seq(nn.Module):
     ) -> torch.Tensor:
         """What beam search ranks by: src (B, S) and targets tgt (B, L) as `translate`
         returns them -> (B,) log P(target tokens | source) / GNMT's length penalty."""
-        check_decoding_args(1, length_penalty, None, self.config.block_size)
+        check_length_penalty(length_penalty)
         was_training = self.training
         self.eval()
         try:

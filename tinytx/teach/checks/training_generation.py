@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from tinytx.config import GPTConfig
+from tinytx.data import count_baselines
 from tinytx.generate import filter_logits
 from tinytx.model import GPT
 from tinytx.nn.functional import softmax as reference_softmax
@@ -299,12 +300,9 @@ def bigram_baseline(fn: Callable) -> str:
     train = walk[:400]
     # the validation text also repeats a token, a pair that training never saw
     val = torch.cat([walk[400:], walk[-1:]])
-    counts = _bigram_table(train, V)
     unseen = int((_bigram_table(train, V, add=0.0)[val[:-1], val[1:]] == 0).sum())
     assert unseen > 0  # the case needs a pair that smoothing must rescue
-    expected = (
-        -(counts / counts.sum(dim=1, keepdim=True)).log()[val[:-1], val[1:]].mean()
-    ).item()
+    expected = count_baselines(train, val, V)["bigram"]
     out = call_for_number(fn, train.clone(), val.clone(), V)
     if math.isclose(out, expected, rel_tol=1e-5):
         return (
