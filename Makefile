@@ -7,7 +7,7 @@
 #   make student   the student edition: student/tinytx-student/ and its .zip
 #                  (REF=v0.1.0 pins the tinytx it installs; default: this commit)
 #   make bench     the benchmarks (python -m tinytx.bench); needs TINYTX_DATA
-#   make test-gpu  nbval on every notebook with CUDA required (TINYTX_DEVICE=cuda)
+#   make test-gpu  tests/gpu, then nbval on every notebook on CUDA (TINYTX_DEVICE=cuda)
 #   make test-determinism  every notebook executed twice; outputs must match
 #   make lab       JupyterLab on notebooks/
 #   make execute   re-run notebooks in place (NB=notebooks/05_softmax.ipynb for one)
@@ -89,7 +89,8 @@ $(PAGE_MODEL): tinytx/shakespeare-char.pt tinytx/teach/export.py $(STAMP)
 # Unit tests and nbval first, nbval again as another machine; the book is built and
 # driven in a browser after them.
 test: $(STAMP) $(ASSETS_STAMP) $(PAGE_MODEL) chromium
-	$(BIN)/pytest tests $(wildcard notebooks) $(NBVAL) --ignore=tests/browser --ignore=tests/determinism
+	$(BIN)/pytest tests $(wildcard notebooks) $(NBVAL) --ignore=tests/browser --ignore=tests/determinism \
+		--ignore=tests/gpu
 	$(OTHER_MACHINE) $(BIN)/pytest $(wildcard notebooks) $(NBVAL) -q
 	$(BOOK_BUILD)
 	$(BROWSER_TEST)
@@ -128,14 +129,16 @@ execute: $(STAMP)
 			"$$nb"; \
 	done
 
-# The same notebooks, the same committed outputs and the same tiers, on CUDA; stops at
-# once without a GPU. Deterministic kernels (cuBLAS needs the workspace setting) make
+# tests/gpu (the CUDA graph, bf16, fused AdamW and Muon on CUDA), then the same
+# notebooks, the same committed outputs and the same tiers, on CUDA; stops at once
+# without a GPU. Deterministic kernels (cuBLAS needs the workspace setting) make
 # reruns on one GPU repeatable; they do not make a GPU print the CPU's last digits,
 # which is what the approximate tier is for.
 GPU_ENV := TINYTX_DEVICE=cuda TINYTX_DETERMINISTIC=1 CUBLAS_WORKSPACE_CONFIG=:4096:8
 test-gpu: $(STAMP)
 	$(BIN)/python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else \
 		'make test-gpu: torch sees no CUDA device here; run it on a GPU machine')"
+	$(BIN)/pytest tests/gpu -q
 	$(GPU_ENV) $(BIN)/pytest $(wildcard notebooks) $(NBVAL)
 
 # Every notebook executed twice in fresh kernels: the compared outputs must not differ.

@@ -5,6 +5,7 @@ import torch
 
 from tinytx import GPT, GPTConfig
 from tinytx.decode import Decoder
+from tinytx.generate import generate
 
 VARIANTS = {
     "pre-LN GELU": {},
@@ -85,3 +86,59 @@ def test_grouped_query_attention_caches_only_the_kv_heads():
     decoder = Decoder(make_gpt(n_kv_head=1), batch_size=2)
     assert decoder.cache.keys.shape == (2, 2, 1, 12, 4)  # (layers, B, H_kv, block, d)
     assert decoder.cache.values.shape == (2, 2, 1, 12, 4)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_static_step_gives_the_eager_steps_logits(variant):
+    """mode="static" is the step a CUDA graph records (fixed shapes, every slot read
+    through a mask); off CUDA it runs directly, so its maths is checked here."""
+    model = make_gpt(**VARIANTS[variant])
+    ids = torch.randint(0, 20, (3, 12))
+    logits = {}
+    for mode in ("eager", "static"):
+        decoder = Decoder(model, batch_size=3, mode=mode)
+        got = [decoder.prefill(ids[:, :2])]
+        got += [decoder.step(ids[:, t : t + 1]) for t in range(2, 12)]
+        logits[mode] = torch.stack(got, dim=1)
+        assert decoder.cache.length == 12
+    torch.testing.assert_close(logits["static"], logits["eager"], atol=1e-6, rtol=0)
+
+
+def test_the_static_step_ignores_the_slots_after_its_position():
+    """The slots after the position hold an earlier window's keys and values; the
+    mask must hide them. Filling them with large numbers must change nothing."""
+    model = make_gpt()
+    ids = torch.randint(0, 20, (2, 6))
+    clean = Decoder(model, batch_size=2, mode="static")
+    stale = Decoder(model, batch_size=2, mode="static")
+    stale.cache.keys.normal_(std=30.0)
+    stale.cache.values.normal_(std=30.0)
+    for decoder in (clean, stale):
+        decoder.prefill(ids[:, :3])
+        decoder.last = [decoder.step(ids[:, t : t + 1]) for t in range(3, 6)]
+    for a, b in zip(clean.last, stale.last):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("variant", ["pre-LN GELU", "grouped-query attention"])
+def test_static_generation_writes_the_explicit_paths_tokens(variant):
+    model = make_gpt(**VARIANTS[variant])
+    prompt = torch.randint(0, 20, (2, 3))
+    for kwargs in [dict(temperature=0), dict(temperature=0.9, top_k=6)]:
+        torch.manual_seed(1)
+        static = generate(model, prompt, 40, decode_mode="static", **kwargs)
+        torch.manual_seed(1)
+        explicit = generate(model, prompt, 40, fast=False, **kwargs)
+        assert torch.equal(static, explicit), kwargs
+
+
+def test_decode_modes_are_checked():
+    model = make_gpt()
+    with pytest.raises(ValueError, match="mode must be one of 'eager', 'static'"):
+        Decoder(model, batch_size=1, mode="graph")
+    with pytest.raises(ValueError, match="needs the model on a CUDA device, not cpu"):
+        Decoder(model, batch_size=1, mode="cuda-graph")
+    assert Decoder(model, batch_size=1).mode == "eager"  # the default off CUDA
+    prompt = torch.zeros(1, 1, dtype=torch.long)
+    with pytest.raises(ValueError, match="decode_mode must be None or one of eager"):
+        generate(model, prompt, 3, use_cache=False, decode_mode="graph")

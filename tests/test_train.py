@@ -19,7 +19,7 @@ from tinytx import (
     train,
     train_val_split,
 )
-from tinytx.train import _optimizers, learning_rate
+from tinytx.train import _optimizers, eval_batch_size, learning_rate
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,11 @@ def test_training_lowers_the_loss_on_shakespeare(shakespeare_ids):
         progress=False,
     )
     assert history.val_steps == [50, 100, 150]
-    assert len(history.train_loss) == len(history.lr) == 150
+    assert len(history.train_loss) == len(history.lr) == len(history.elapsed) == 150
+    # seconds since the start, one per step: positive and growing
+    assert 0 < history.elapsed[0] and all(
+        a < b for a, b in zip(history.elapsed, history.elapsed[1:])
+    )
     assert history.val_loss[-1] < 2.9 < before
     assert not history.interrupted
 
@@ -122,6 +126,31 @@ def test_evaluate_is_deterministic_and_exact_on_all_windows():
     _, expected = model(x, y)
     assert loss == pytest.approx(expected.item(), rel=1e-6)
     assert evaluate(model, ids, batch_size=3) == loss
+
+
+def test_evaluate_sums_as_python_floats_would_on_the_device():
+    """The sum stays on the device (one synchronisation), in float64: the result is
+    bit for bit what adding each batch's loss.item() * windows in Python gives, so
+    the CPU's printed losses did not move when the sum moved."""
+    model = small_gpt(10, block_size=4)
+    ids = torch.randint(
+        0, 10, (4 * 70 + 1,), generator=torch.Generator().manual_seed(3)
+    )
+    x, y = ids[:280].view(70, 4), ids[1:].view(70, 4)
+    expected = 0.0
+    with torch.no_grad():
+        for xs, ys in zip(x.split(32), y.split(32)):
+            expected += model(xs, ys)[1].item() * len(xs)
+    assert evaluate(model, ids) == expected / 70
+    # the control: batches of 7 add the same losses in another order, and that shows
+    assert evaluate(model, ids, batch_size=7) != expected / 70
+
+
+def test_eval_batch_size_is_32_on_a_cpu_and_fills_a_budget_on_a_gpu():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert eval_batch_size(cpu, 256, 65) == 32
+    assert eval_batch_size(cuda, 256, 65) == 4032  # 2**26 // (256 * 65)
+    assert eval_batch_size(cuda, 1024, 50257) == 1  # GPT-2: one window at a time
 
 
 def test_non_finite_loss_stops_with_the_step(shakespeare_ids):

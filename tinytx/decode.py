@@ -16,6 +16,18 @@ keys before the keys are cached; with n_kv_head < n_head the cache holds n_kv_he
 heads, repeated for their query heads only when attention reads them; RMSNorm replaces
 LayerNorm; SwiGLU's gate and up projections are one stacked matrix, like QKV.
 
+On a GPU even that is too many calls: a step of the 6-layer, 192-wide model is 79
+tensor operations of a few microseconds each, and launching them one by one from
+Python takes longer than running them. So on CUDA the step is recorded once as a
+CUDA graph and replayed, all its kernels in one launch. A graph replays fixed shapes
+at fixed addresses, so the recorded step (`Decoder.static_step`) takes the position
+as a tensor, writes the new key and value through a mask over all block_size slots,
+and attends to every slot with the ones after the position masked out: the same
+maths as `Decoder.step`, at a cost that does not grow with the position. The `mode`
+argument picks the step: "eager" (the default off CUDA), "static" (the fixed-shape
+step run directly, which is how the tests check it on a CPU) or "cuda-graph" (the
+default on CUDA).
+
 It reads the model's own parameters, so it needs no conversion and sees the same
 weights; `tinytx.generate(..., fast=False)` runs the explicit path that chapter 9
 teaches, and the tests assert that both write the same tokens.
@@ -23,7 +35,9 @@ teaches, and the tests assert that both write the same tokens.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+import warnings
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -64,12 +78,19 @@ class StaticKVCache:
         self.length = 0
 
 
-def _layer_norm(x: torch.Tensor, norm) -> torch.Tensor:
-    return F.layer_norm(x, x.shape[-1:], norm.weight, norm.bias, norm.eps)
+def _layer_norm(x: torch.Tensor, norm: tuple) -> torch.Tensor:
+    weight, bias, eps = norm
+    return F.layer_norm(x, x.shape[-1:], weight, bias, eps)
 
 
-def _rms_norm(x: torch.Tensor, norm) -> torch.Tensor:
-    return F.rms_norm(x, x.shape[-1:], norm.weight, norm.eps)
+def _rms_norm(x: torch.Tensor, norm: tuple) -> torch.Tensor:
+    weight, _, eps = norm
+    return F.rms_norm(x, x.shape[-1:], weight, eps)
+
+
+def _norm_tensors(norm) -> tuple:
+    """A LayerNorm's or RMSNorm's (weight, bias or None, eps)."""
+    return norm.weight, getattr(norm, "bias", None), norm.eps
 
 
 def _stack_linears(*layers) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -81,6 +102,51 @@ def _stack_linears(*layers) -> tuple[torch.Tensor, torch.Tensor | None]:
     return weight, torch.cat([layer.bias for layer in layers]).detach()
 
 
+DECODE_MODES = ("eager", "static", "cuda-graph")
+
+
+class _StepTensors(NamedTuple):
+    """What static_step computes once per step and every layer reads."""
+
+    write: torch.Tensor  # (block_size, 1) bool: the slot of the new token
+    visible: torch.Tensor  # (1, block_size) bool: the slots it may attend to
+    cos: torch.Tensor | None  # (1, d_head/2) rotary angles, None without RoPE
+    sin: torch.Tensor | None
+
+
+class _Layer(NamedTuple):
+    """The tensors of one block, looked up once: reading a module's attribute is a
+    dictionary lookup in Python, and a step would do hundreds."""
+
+    pre_norm: bool  # norm placement "pre" (else "post")
+    residual: bool
+    norm_attn: tuple  # (weight, bias, eps) of the norm around attention
+    norm_ffn: tuple
+    qkv: tuple  # (weight (C + 2 C_kv, C), bias or None): Q, K and V stacked
+    out: tuple  # the attention's output projection (weight, bias)
+    ffn_in: tuple  # fc_in, or for SwiGLU fc_gate and fc_in stacked
+    ffn_out: tuple
+
+
+def _layer(block) -> _Layer:
+    attn, ffn = block.attn, block.ffn
+    gated = hasattr(ffn, "fc_gate")
+    return _Layer(
+        pre_norm=block.norm_placement == "pre",
+        residual=block.residual,
+        norm_attn=_norm_tensors(block.ln_attn),
+        norm_ffn=_norm_tensors(block.ln_ffn),
+        qkv=_stack_linears(attn.q_proj, attn.k_proj, attn.v_proj),
+        out=(attn.out_proj.weight, attn.out_proj.bias),
+        ffn_in=(
+            _stack_linears(ffn.fc_gate, ffn.fc_in)
+            if gated
+            else (ffn.fc_in.weight, ffn.fc_in.bias)
+        ),
+        ffn_out=(ffn.fc_out.weight, ffn.fc_out.bias),
+    )
+
+
 class Decoder:
     """GPT._forward for generation, as functions over a StaticKVCache.
 
@@ -88,17 +154,37 @@ class Decoder:
     logits = decoder.prefill(ids)   # (B, T) from position 0 -> last logits (B, V)
     logits = decoder.step(next_ids) # (B, 1) at the next position -> (B, V)
 
+    mode: "eager" (a step reads only the filled slots), "static" (`static_step`:
+    fixed shapes, every slot read through a mask) or "cuda-graph" (static_step
+    recorded as a CUDA graph at the first step and replayed; CUDA only). None picks
+    "cuda-graph" on CUDA and "eager" elsewhere. All three compute the same logits.
+
     The model must be in eval mode (no dropout) and its weights must not change while
     the decoder is in use: the stacked weights are a copy taken here.
     """
 
-    def __init__(self, model: GPT, batch_size: int) -> None:
+    def __init__(self, model: GPT, batch_size: int, mode: str | None = None) -> None:
         config = model.config
+        parameter = next(model.parameters())
+        device = parameter.device
+        if mode is None:
+            mode = "cuda-graph" if device.type == "cuda" else "eager"
+        if mode not in DECODE_MODES:
+            raise ValueError(
+                f"mode must be one of {', '.join(map(repr, DECODE_MODES))} "
+                f"(or None to pick by device), got {mode!r}"
+            )
+        if mode == "cuda-graph" and device.type != "cuda":
+            raise ValueError(
+                f"the 'cuda-graph' decode step needs the model on a CUDA device, not "
+                f"{device}; use 'static' for the same fixed-shape step without a "
+                "graph, or None to pick by device"
+            )
+        self.mode = mode
         self.model = model
         self.n_head, self.d_head = config.n_head, config.n_embd // config.n_head
         self.n_kv_head = config.n_kv_head or config.n_head
         self.kv_group = self.n_head // self.n_kv_head
-        parameter = next(model.parameters())
         self.cache = StaticKVCache(
             config.n_layer,
             batch_size,
@@ -116,24 +202,27 @@ class Decoder:
             if self.positions is None:  # sinusoidal: a fixed table, not a parameter
                 self.positions = positional.table
         self.norm = _rms_norm if config.normalization == "rmsnorm" else _layer_norm
-        self.qkv = [
-            _stack_linears(block.attn.q_proj, block.attn.k_proj, block.attn.v_proj)
-            for block in model.blocks
-        ]
+        self.layers = [_layer(block) for block in model.blocks]
+        self.final_norm = None  # post-LN blocks end normalised already
+        if config.norm == "pre":
+            self.final_norm = _norm_tensors(model.final_norm)
+        self.embedding, self.head = model.tok_embed.weight, model.head.weight
         if config.activation == "swiglu":
-            self.gate_up = [
-                _stack_linears(block.ffn.fc_gate, block.ffn.fc_in)
-                for block in model.blocks
-            ]
             self.feed_forward = self._gated_feed_forward
         else:
             self.feed_forward = self._feed_forward
+            self.activation = ACTIVATIONS[config.activation]
+        # static_step's slot numbers, and its inputs when it is replayed as a graph
+        self.slots = torch.arange(config.block_size, device=device)
+        self.graph: _CapturedStep | None = None
 
+    @torch.no_grad()
     def prefill(self, ids: torch.Tensor) -> torch.Tensor:
         """Read a whole window ids (B, T) into an empty cache -> last logits (B, V)."""
         self.cache.reset()
         return self._run(ids)
 
+    @torch.no_grad()
     def step(self, ids: torch.Tensor) -> torch.Tensor:
         """The next token ids (B, 1) at position cache.length -> logits (B, V)."""
         if ids.shape[1] != 1:
@@ -142,72 +231,180 @@ class Decoder:
             raise ValueError(
                 "the cache is full (block_size tokens); prefill a shorter window"
             )
-        return self._run(ids)
+        if self.mode == "eager":
+            return self._run(ids)
+        position = self.cache.length
+        if self.mode == "static":
+            logits = self.static_step(ids, self.slots[position : position + 1])
+        else:
+            if self.graph is None:
+                self.graph = _CapturedStep(self)
+            logits = self.graph.replay(ids, position)
+        self.cache.length = position + 1
+        return logits
 
-    def _run(self, ids: torch.Tensor) -> torch.Tensor:
-        model, cache = self.model, self.cache
+    @torch.no_grad()
+    def static_step(self, ids: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        """step with shapes and addresses that never change, the step a CUDA graph
+        records: ids (B, 1) at position (1,), a tensor -> logits (B, V).
+
+        It writes the new keys and values into the slot `position` of every layer's
+        cache and attends to all block_size slots, those after `position` masked
+        out. It leaves cache.length to the caller (a graph cannot change a Python
+        int).
+        """
+        rotary = self.rotary
+        where = _StepTensors(
+            write=(self.slots == position)[:, None],
+            visible=(self.slots <= position)[None],
+            cos=None if rotary is None else rotary.cos.index_select(0, position),
+            sin=None if rotary is None else rotary.sin.index_select(0, position),
+        )
+        added = None
+        if self.positions is not None:
+            added = self.positions.index_select(0, position)
+        return self._run(ids, where, added)
+
+    def _run(
+        self,
+        ids: torch.Tensor,
+        where: _StepTensors | None = None,
+        added: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """ids (B, T) after the cached positions -> last logits (B, V). where (and
+        added, the position's row of the added table) given: static_step's one
+        token, written and read through masks."""
+        cache = self.cache
         B, T = ids.shape
         start, end = cache.length, cache.length + T
-        x = F.embedding(ids, model.tok_embed.weight)
-        if self.positions is not None:
-            x = x + self.positions[start:end]
-        for i, block in enumerate(model.blocks):
-            x = self._sublayer(block, block.ln_attn, x, self._attend, i)
-            x = self._sublayer(block, block.ln_ffn, x, self.feed_forward, i)
-        cache.length = end
+        x = F.embedding(ids, self.embedding)
+        if where is None and self.positions is not None:
+            added = self.positions[start:end]
+        if added is not None:
+            x = x + added
+        attend = functools.partial(self._attend, where=where)
+        for i, layer in enumerate(self.layers):
+            x = self._sublayer(layer, layer.norm_attn, x, attend, i)
+            x = self._sublayer(layer, layer.norm_ffn, x, self.feed_forward, i)
+        if where is None:
+            cache.length = end
         x = x[:, -1]
-        if model.config.norm == "pre":
-            x = self.norm(x, model.final_norm)
-        return F.linear(x, model.head.weight)
+        if self.final_norm is not None:
+            x = self.norm(x, self.final_norm)
+        return F.linear(x, self.head)
 
-    def _sublayer(self, block, norm, x: torch.Tensor, f, i: int) -> torch.Tensor:
+    def _sublayer(self, layer: _Layer, norm, x: torch.Tensor, f, i: int):
         """_ResidualBlock._sublayer with f(i, h) for layer i: pre-LN x + f(LN(x)),
         post-LN LN(x + f(x)) (LN being the model's norm, LayerNorm or RMSNorm)."""
-        if block.norm_placement == "pre":
+        if layer.pre_norm:
             out = f(i, self.norm(x, norm))
-            return x + out if block.residual else out
+            return x + out if layer.residual else out
         out = f(i, x)
-        return self.norm(x + out if block.residual else out, norm)
+        return self.norm(x + out if layer.residual else out, norm)
 
-    def _attend(self, i: int, h: torch.Tensor) -> torch.Tensor:
+    def _attend(
+        self, i: int, h: torch.Tensor, where: _StepTensors | None
+    ) -> torch.Tensor:
         """Causal self-attention of layer i for h (B, T, C), its keys and values
-        written into the cache after the cached ones."""
-        cache, (weight, bias) = self.cache, self.qkv[i]
+        written into the cache after the cached ones (or, given where, into the slot
+        where.write, attending to the slots where.visible)."""
+        cache, layer = self.cache, self.layers[i]
         B, T, C = h.shape
         start, end = cache.length, cache.length + T
         # (B, T, C + 2 C_kv) -> (B, H, T, d_head) queries, (B, H_kv, T, d_head) k and v
         q, k, v = (
-            F.linear(h, weight, bias)
+            F.linear(h, *layer.qkv)
             .view(B, T, self.n_head + 2 * self.n_kv_head, self.d_head)
             .transpose(1, 2)
             .split((self.n_head, self.n_kv_head, self.n_kv_head), dim=1)
         )
         if self.rotary is not None:
-            cos, sin = self.rotary.cos[start:end], self.rotary.sin[start:end]
+            if where is None:
+                cos, sin = self.rotary.cos[start:end], self.rotary.sin[start:end]
+            else:
+                cos, sin = where.cos, where.sin
             q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        cache.keys[i, :, :, start:end] = k
-        cache.values[i, :, :, start:end] = v
-        keys, values = cache.keys[i, :, :, :end], cache.values[i, :, :, :end]
+        if where is None:
+            cache.keys[i, :, :, start:end] = k
+            cache.values[i, :, :, start:end] = v
+            keys, values = cache.keys[i, :, :, :end], cache.values[i, :, :, :end]
+        else:  # (B, H_kv, 1, d_head) broadcast into its slot of (B, H_kv, S, d_head)
+            keys, values = cache.keys[i], cache.values[i]
+            torch.where(where.write, k, keys, out=keys)
+            torch.where(where.write, v, values, out=values)
         if self.kv_group > 1:
             keys = repeat_kv_heads(keys, self.kv_group)
             values = repeat_kv_heads(values, self.kv_group)
         # one new query sees every cached key; a prefill (start 0) is causal
-        out = F.scaled_dot_product_attention(q, keys, values, is_causal=T > 1)
-        attn = self.model.blocks[i].attn
+        out = F.scaled_dot_product_attention(
+            q,
+            keys,
+            values,
+            attn_mask=None if where is None else where.visible,
+            is_causal=T > 1,
+        )
         out = out.transpose(1, 2).reshape(B, T, C)
-        return F.linear(out, attn.out_proj.weight, attn.out_proj.bias)
+        return F.linear(out, *layer.out)
 
     def _feed_forward(self, i: int, h: torch.Tensor) -> torch.Tensor:
         """The feed-forward network of layer i, h (B, T, C) -> (B, T, C)."""
-        ffn = self.model.blocks[i].ffn
-        hidden = ACTIVATIONS[ffn.activation](
-            F.linear(h, ffn.fc_in.weight, ffn.fc_in.bias)
-        )
-        return F.linear(hidden, ffn.fc_out.weight, ffn.fc_out.bias)
+        layer = self.layers[i]
+        return F.linear(self.activation(F.linear(h, *layer.ffn_in)), *layer.ffn_out)
 
     def _gated_feed_forward(self, i: int, h: torch.Tensor) -> torch.Tensor:
         """SwiGLU of layer i, h (B, T, C) -> (B, T, C): gate and up in one product."""
-        ffn, (weight, bias) = self.model.blocks[i].ffn, self.gate_up[i]
-        gate, up = F.linear(h, weight, bias).chunk(2, dim=-1)  # (B, T, hidden) each
-        hidden = F.silu(gate) * up
-        return F.linear(hidden, ffn.fc_out.weight, ffn.fc_out.bias)
+        layer = self.layers[i]
+        gate, up = F.linear(h, *layer.ffn_in).chunk(2, dim=-1)  # (B, T, hidden) each
+        return F.linear(F.silu(gate) * up, *layer.ffn_out)
+
+
+class _CapturedStep:
+    """A Decoder's static_step recorded once as a CUDA graph and replayed.
+
+    Recording (torch.cuda.graph) runs nothing: it notes every kernel the step
+    launches, with the addresses it reads and writes. replay() then launches them all
+    at once. So the step's inputs live in tensors made here, which replay() fills
+    before each launch; the cache, the weights and the output are the same memory
+    every time. If recording fails the decoder warns and runs static_step directly.
+    """
+
+    def __init__(self, decoder: Decoder) -> None:
+        self.decoder = decoder
+        keys = decoder.cache.keys
+        self.ids = torch.zeros(keys.shape[1], 1, dtype=torch.long, device=keys.device)
+        self.position = torch.full(
+            (1,), decoder.cache.length, dtype=torch.long, device=keys.device
+        )
+        self.graph: torch.cuda.CUDAGraph | None = torch.cuda.CUDAGraph()
+        try:
+            self.logits = self._record(keys.device)
+        except RuntimeError as error:
+            warnings.warn(
+                f"recording the decode step as a CUDA graph failed ({error}); "
+                "decoding with the same step run directly (mode='static')",
+                stacklevel=4,
+            )
+            self.graph = None
+
+    def _record(self, device: torch.device) -> torch.Tensor:
+        # PyTorch's recipe: warm up on a side stream (first calls allocate and pick
+        # kernels), then record. The warm-up writes token 0's keys and values into
+        # the slot the next real step overwrites.
+        with torch.cuda.device(device):
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    self.decoder.static_step(self.ids, self.position)
+            torch.cuda.current_stream().wait_stream(side)
+            with torch.cuda.graph(self.graph):
+                return self.decoder.static_step(self.ids, self.position)
+
+    def replay(self, ids: torch.Tensor, position: int) -> torch.Tensor:
+        """ids (B, 1) at `position` -> logits (B, V), a copy the next replay keeps."""
+        self.ids.copy_(ids)
+        self.position.fill_(position)
+        if self.graph is None:
+            return self.decoder.static_step(self.ids, self.position)
+        self.graph.replay()
+        return self.logits.clone()

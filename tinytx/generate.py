@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from tinytx.decode import Decoder
+from tinytx.decode import DECODE_MODES, Decoder
 from tinytx.nn.attention import KVCache
 from tinytx.nn.embedding import check_token_ids
 from tinytx.nn.functional import softmax
@@ -122,6 +122,7 @@ def generate(
     use_cache: bool = True,
     generator: torch.Generator | None = None,
     fast: bool = True,
+    decode_mode: str | None = None,
 ) -> torch.Tensor:
     """Append max_new_tokens sampled tokens to idx (B, T);
     returns (B, T + max_new_tokens).
@@ -130,7 +131,9 @@ def generate(
     values of the window's earlier tokens; the output equals use_cache=False's.
     fast=True runs those steps through `tinytx.decode.Decoder` (a static cache and
     fused projections, the same maths in fewer calls); fast=False through the model's
-    own modules and a `KVCache` per layer, the path chapter 9 explains.
+    own modules and a `KVCache` per layer, the path chapter 9 explains. decode_mode
+    picks how the fast step runs (`Decoder`'s mode: None is a CUDA graph on CUDA and
+    "eager" elsewhere).
     The model is put in eval mode (no dropout) while generating, then restored.
     """
     check_sampling_args(temperature, top_k, top_p)
@@ -140,6 +143,11 @@ def generate(
         or max_new_tokens < 0
     ):
         raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
+    if decode_mode not in (None, *DECODE_MODES):
+        raise ValueError(
+            f"decode_mode must be None or one of {', '.join(DECODE_MODES)}, "
+            f"got {decode_mode!r}"
+        )
     check_token_ids(idx, model.config.vocab_size, what="prompt token ids")
     if idx.dim() != 2:
         raise ValueError(
@@ -150,7 +158,9 @@ def generate(
     was_training = model.training
     model.eval()
     try:
-        decoder = Decoder(model, idx.shape[0]) if use_cache and fast else None
+        decoder = None
+        if use_cache and fast:
+            decoder = Decoder(model, idx.shape[0], mode=decode_mode)
         caches: list[KVCache] | None = None
         cache_start = -1
         for _ in range(max_new_tokens):

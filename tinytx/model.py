@@ -220,13 +220,14 @@ class GPT(nn.Module):
         use_cache: bool = True,
         generator: torch.Generator | None = None,
         fast: bool = True,
+        decode_mode: str | None = None,
     ) -> torch.Tensor:
         """Continue ids (B, T) by max_new_tokens sampled
         tokens -> (B, T + max_new_tokens).
 
         temperature=0 (or top_k=1) picks the most likely token every time (greedy).
         See `tinytx.generate.generate` for how the context is cropped past block_size
-        and for `fast`.
+        and for `fast` and `decode_mode`.
         """
         return _generate(
             self,
@@ -238,4 +239,5 @@ class GPT(nn.Module):
             use_cache,
             generator,
             fast,
+            decode_mode,
         )
