@@ -212,9 +212,8 @@ class Decoder:
         else:
             self.feed_forward = self._feed_forward
             self.activation = ACTIVATIONS[config.activation]
-        # static_step's slot numbers, and its inputs when it is replayed as a graph
-        self.slots = torch.arange(config.block_size, device=device)
-        self.graph: _CapturedStep | None = None
+        self.slots = torch.arange(config.block_size, device=device)  # 0 .. S-1
+        self.captured: _CapturedStep | None = None  # made at the first graph step
 
     @torch.no_grad()
     def prefill(self, ids: torch.Tensor) -> torch.Tensor:
@@ -237,9 +236,9 @@ class Decoder:
         if self.mode == "static":
             logits = self.static_step(ids, self.slots[position : position + 1])
         else:
-            if self.graph is None:
-                self.graph = _CapturedStep(self)
-            logits = self.graph.replay(ids, position)
+            if self.captured is None:
+                self.captured = _CapturedStep(self)
+            logits = self.captured.replay(ids, position)
         self.cache.length = position + 1
         return logits
 

@@ -45,7 +45,7 @@ def test_the_cuda_graph_replays_the_eager_steps_logits(cuda_device, variant):
             got.append(decoder.prefill(ids[:, :8]))
             got += [decoder.step(ids[:, t : t + 1]) for t in range(8, 12)]
             logits[mode] = torch.stack(got, dim=1)
-    assert decoder.graph is not None and decoder.graph.graph is not None
+    assert decoder.captured is not None and decoder.captured.graph is not None
     torch.testing.assert_close(logits["cuda-graph"], logits["eager"], atol=1e-5, rtol=0)
 
 
