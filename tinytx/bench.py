@@ -304,10 +304,9 @@ def choices_table(
 ) -> list[dict]:
     """Each speed choice measured on its own: the recipe trained for `steps` steps
     with every choice off, with each of `names` alone, and with all of them, after
-    two untimed steps. Per
-    row: the first step's seconds (compilation included), the median seconds of a
-    step over the second half, tokens/s at that pace, and the validation loss on
-    the whole split at the end."""
+    two untimed steps. Per row: the first step's seconds (compilation included),
+    the median seconds of a step over the second half, tokens/s at that pace, and
+    the validation loss on the whole split at the end."""
     tokenizer = CharTokenizer.from_text(text)
     ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
     train_ids, val_ids = (part.to(device) for part in train_val_split(ids, 0.1))

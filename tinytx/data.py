@@ -264,9 +264,14 @@ def get_batch(
     starts = torch.randint(
         n - block_size, (batch_size,), generator=generator, device=rng_device
     )
-    index = (starts[:, None] + torch.arange(block_size, device=rng_device)).to(
-        ids.device
-    )  # (B, T)
+    if starts.device != ids.device:
+        # move the B starts, not the (B, T) index; to a GPU from pinned memory, so
+        # the copy need not wait for the work already queued there
+        if ids.is_cuda and not starts.is_cuda:
+            starts = starts.pin_memory().to(ids.device, non_blocking=True)
+        else:
+            starts = starts.to(ids.device)
+    index = starts[:, None] + torch.arange(block_size, device=ids.device)  # (B, T)
     x = ids[index].long()
     y = ids[index + 1].long()
     if device is not None:

@@ -145,13 +145,16 @@ def _summed_loss(
         batch_size = eval_batch_size(device, block_size, model.config.vocab_size)
     was_training = model.training
     model.eval()
-    total = torch.zeros((), dtype=torch.float64, device=device)
+    # float64 needs a device that has it: Apple's MPS has not, so there the sum is
+    # kept on the CPU (and each batch waits for its loss, as before)
+    sum_device = torch.device("cpu") if device.type == "mps" else device
+    total = torch.zeros((), dtype=torch.float64, device=sum_device)
     try:
         for batch_starts in starts.split(batch_size):
             index = batch_starts[:, None] + offsets  # (b, T)
             x, y = ids[index].to(device), ids[index + 1].to(device)
             _, loss = model(x, y)
-            total += loss.double() * len(batch_starts)
+            total += loss.to(sum_device).double() * len(batch_starts)
     finally:
         model.train(was_training)
     return total.item(), len(starts)

@@ -6,7 +6,7 @@ import warnings
 import pytest
 import torch
 
-from tinytx import GPT, GPTConfig, evaluate, train
+from tinytx import GPT, GPTConfig, evaluate, get_batch, train
 from tinytx.decode import Decoder
 from tinytx.generate import generate
 from tinytx.optim import orthogonalize
@@ -111,3 +111,15 @@ def test_evaluate_reads_one_large_batch_and_matches_the_cpu(cuda_device):
     on_gpu = evaluate(model, ids.to(cuda_device))  # 300 windows in one pass
     on_cpu = evaluate(model.cpu(), ids)  # 32 at a time
     assert on_gpu == pytest.approx(on_cpu, abs=1e-5)
+
+
+def test_batches_drawn_for_cuda_ids_are_the_cpus_windows(cuda_device):
+    """get_batch draws the starts on the CPU and builds the windows where the ids
+    are: the same windows as on the CPU, and on the GPU."""
+    ids = torch.arange(1000) * 7 % 65
+    on_cpu = get_batch(ids, 8, 32, generator=torch.Generator().manual_seed(5))
+    on_gpu = get_batch(
+        ids.to(cuda_device), 8, 32, generator=torch.Generator().manual_seed(5)
+    )
+    for cpu, gpu in zip(on_cpu, on_gpu):
+        assert gpu.is_cuda and torch.equal(cpu, gpu.cpu())
