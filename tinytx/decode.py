@@ -400,7 +400,8 @@ class _CapturedStep:
                 return self.decoder.static_step(self.ids, self.position)
 
     def replay(self, ids: torch.Tensor, position: int) -> torch.Tensor:
-        """ids (B, 1) at `position` -> logits (B, V), a copy the next replay keeps."""
+        """ids (B, 1) at `position` -> logits (B, V): a copy, since the next replay
+        overwrites the recorded output."""
         self.ids.copy_(ids)
         self.position.fill_(position)
         if self.graph is None:
