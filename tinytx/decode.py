@@ -16,8 +16,8 @@ keys before the keys are cached; with n_kv_head < n_head the cache holds n_kv_he
 heads, repeated for their query heads only when attention reads them; RMSNorm replaces
 LayerNorm; SwiGLU's gate and up projections are one stacked matrix, like QKV.
 
-On a GPU even that is too many calls: a step of the 6-layer, 192-wide model is 79
-tensor operations of a few microseconds each, and launching them one by one from
+On a GPU even that is too many calls: a step of the 6-layer, 192-wide model is still
+76 tensor operations of a few microseconds each, and launching them one by one from
 Python takes longer than running them. So on CUDA the step is recorded once as a
 CUDA graph and replayed, all its kernels in one launch. A graph replays fixed shapes
 at fixed addresses, so the recorded step (`Decoder.static_step`) takes the position
