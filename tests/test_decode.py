@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tinytx import GPT, GPTConfig
+from tinytx import GPT, GPTConfig, decode
 from tinytx.decode import Decoder
 from tinytx.generate import generate
 
@@ -142,3 +142,66 @@ def test_decode_modes_are_checked():
     prompt = torch.zeros(1, 1, dtype=torch.long)
     with pytest.raises(ValueError, match="decode_mode must be None or one of eager"):
         generate(model, prompt, 3, use_cache=False, decode_mode="graph")
+
+
+def graph_decoder_on_a_cpu(monkeypatch, model, record):
+    """A Decoder in mode "cuda-graph" on a CPU, its recording replaced by `record`
+    and torch.cuda.CUDAGraph by a stand-in whose replay() reruns the step into the
+    recorded output, as a replayed graph writes into the memory it recorded. The
+    graph itself needs CUDA (tests/gpu); this checks what _CapturedStep does
+    around it: inputs refilled each step, the position, a copy handed out."""
+
+    class ReplayByRerunning:
+        def replay(self):
+            captured = decoder.captured
+            step = decoder.static_step(captured.ids, captured.position)
+            captured.logits.copy_(step)
+
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", ReplayByRerunning)
+    monkeypatch.setattr(decode._CapturedStep, "_record", record)
+    decoder = Decoder(model, batch_size=3, mode="static")
+    decoder.mode = "cuda-graph"  # refused on a CPU at construction
+    return decoder
+
+
+def run_steps(decoder, ids):
+    got = [decoder.prefill(ids[:, :2])]
+    got += [decoder.step(ids[:, t : t + 1]) for t in range(2, 12)]
+    got.append(decoder.prefill(ids[:, :6]))  # a window restart, the same graph
+    got += [decoder.step(ids[:, t : t + 1]) for t in range(6, 9)]
+    return got
+
+
+def test_the_recorded_step_is_refilled_and_replayed(monkeypatch):
+    model = make_gpt(n_kv_head=2, positional="rope")
+    ids = torch.randint(0, 20, (3, 12))
+    eager = run_steps(Decoder(model, batch_size=3), ids)
+
+    def record(captured, device):
+        return captured.decoder.static_step(captured.ids, captured.position).clone()
+
+    decoder = graph_decoder_on_a_cpu(monkeypatch, model, record)
+    got = run_steps(decoder, ids)
+    captured = decoder.captured
+    assert captured.graph is not None and decoder.cache.length == 9
+    for a, b in zip(got, eager):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    assert got[-1].data_ptr() != captured.logits.data_ptr()  # a copy
+    got[-1].add_(1.0)  # so changing it leaves the recorded output alone
+    assert not torch.equal(got[-1], captured.logits)
+
+
+def test_a_failed_recording_warns_and_runs_the_step_directly(monkeypatch):
+    model = make_gpt()
+    ids = torch.randint(0, 20, (3, 12))
+    eager = run_steps(Decoder(model, batch_size=3), ids)
+
+    def record(captured, device):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    decoder = graph_decoder_on_a_cpu(monkeypatch, model, record)
+    with pytest.warns(UserWarning, match="recording the decode step as a CUDA graph"):
+        got = run_steps(decoder, ids)
+    assert decoder.captured.graph is None
+    for a, b in zip(got, eager):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
