@@ -300,30 +300,14 @@ def gpt_diagram(config: GPTConfig, B: str = "B", T: str = "T") -> Figure:
     _arrow(ax, (5, 0.95), (5, 1.75), _shape(B, T))
     _box(ax, 2.8, 2.1, 3.4, 0.7, f"token embedding ({V}, {C})", "layer", SMALL)
     if rope:  # nothing added: every attention layer turns its queries and keys
-        _box(
-            ax,
-            7.25,
-            2.1,
-            3.7,
-            0.7,
-            "no position table:\nRoPE inside attention",
-            "layer",
-            SMALL,
-        )
+        label = "no position table:\nRoPE inside attention"
     else:
         position = (
             "learned positions" if config.positional == "learned" else "sinusoidal"
         )
-        _box(
-            ax,
-            7.25,
-            2.1,
-            3.7,
-            0.7,
-            f"{position} ({config.block_size}, {C})",
-            "layer",
-            SMALL,
-        )
+        label = f"{position} ({config.block_size}, {C})"
+    _box(ax, 7.25, 2.1, 3.7, 0.7, label, "layer", SMALL)
+    if not rope:  # the position table is added to the token embedding
         ax.text(4.95, 2.1, "+", ha="center", va="center", fontsize=14)
     _arrow(ax, (5, 2.45), (5, 3.35), _shape(B, T, C))
     # one block, drawn once, repeated n_layer times
